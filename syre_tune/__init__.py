@@ -1,0 +1,30 @@
+"""syre-tune: study symmetry removal ("syre") at scale.
+
+The core needs only PyTorch::
+
+    from syre_tune import Syre
+    syre = Syre(sigma0=0.01, gamma=1e-3)
+    model = syre.attach(model)
+    loss = task_loss + syre.penalty(model)
+
+Heavier parts (Ray, seaborn) load only when their modules are imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+__all__ = ["Syre", "WFix", "__version__"]
+
+if TYPE_CHECKING:
+    from syre_tune._core import Syre, WFix
+
+
+def __getattr__(name: str) -> object:
+    # Deferred so that `import syre_tune.analysis` works without torch installed.
+    if name in ("Syre", "WFix"):
+        from syre_tune import _core
+
+        return getattr(_core, name)
+    raise AttributeError(f"module 'syre_tune' has no attribute {name!r}")

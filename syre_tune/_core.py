@@ -1,0 +1,390 @@
+"""Symmetry removal ("syre") for any PyTorch model: a static random bias θ0 and a D-weighted
+weight decay (paper Eq. 6-7):
+
+    l_ar(θ) = l(θ + θ0) + γ ‖θ‖²_D,   θ0 ~ N(0, σ0²) fixed,   D = diag(1 + ξ), ξ ~ U(−√3σ_D, √3σ_D)
+
+Two equivalent forms:
+
+- ``mode="bias"`` (Eq. 6 as written): the trainable tensor is θ and the forward pass sees θ + θ0,
+  through a ``torch.nn.utils.parametrize`` parametrization.
+- ``mode="anchor"``: the trainable tensor *is* φ = θ + θ0, the forward pass is untouched, and the
+  penalty is γ Σ D (φ − θ0)². The gradient with respect to φ equals the gradient with respect to θ,
+  so any optimizer follows the same trajectory, without a forward overhead.
+
+Pure PyTorch: no Ray, no files.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import math
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from syre_tune._random import normal_std, seeded_diag, seeded_mask, seeded_normal
+
+__all__ = ["Syre", "WFix", "ParamSelector"]
+
+ParamSelector = Callable[[str, torch.Tensor], bool] | Sequence[str] | None
+
+_MODES = ("bias", "anchor")
+_STORES = ("buffer", "seed")
+_SIGMA_D_MAX = 1.0 / math.sqrt(3.0)  # keeps every D entry > 0
+
+
+def _select(model: nn.Module, params: ParamSelector, argument: str) -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs chosen by ``params``: None = every trainable parameter, a
+    callable ``(name, tensor) -> bool``, or a list of fnmatch patterns."""
+    named = list(model.named_parameters())
+    if params is None:
+        chosen = [(n, p) for n, p in named if p.requires_grad]
+    elif callable(params):
+        chosen = [(n, p) for n, p in named if params(n, p)]
+    else:
+        if isinstance(params, str):
+            params = [params]
+        patterns = list(params)
+        chosen = [(n, p) for n, p in named if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
+    if not chosen:
+        raise ValueError(
+            f"{argument} selects no parameter of {type(model).__name__}, got {argument}={params!r}"
+            f" (parameters: {[n for n, _ in named][:8]}{'...' if len(named) > 8 else ''})"
+        )
+    return chosen
+
+
+def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The submodule that owns parameter ``name`` and the attribute name in it."""
+    module_name, _, attr = name.rpartition(".")
+    return (model.get_submodule(module_name) if module_name else model), attr
+
+
+def _check_number(argument: str, value: float, *, upper: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{argument} must be a finite number, got {argument}={value!r}")
+    if value < 0:
+        raise ValueError(f"{argument} must be >= 0, got {argument}={value!r}")
+    if upper is not None and value >= upper:
+        raise ValueError(f"{argument} must be < {upper:.6f} (1/√3, so D > 0), got {argument}={value!r}")
+    return float(value)
+
+
+@dataclass
+class _Entry:
+    """One selected tensor: where it lives and how its θ0 / D are drawn."""
+
+    name: str  # name in the un-attached model
+    module: nn.Module
+    attr: str
+    std: float  # std of θ0 for this tensor
+
+
+class _Offset(nn.Module):
+    """Parametrization for ``mode="bias"``: the forward pass sees θ + θ0 (paper Eq. 6).
+
+    With ``store="buffer"`` θ0 (and D when σ_D > 0) are buffers, so they follow ``.to(device)``
+    and travel in the state_dict; with ``store="seed"`` they are regenerated on every access.
+    """
+
+    def __init__(self, syre: Syre, entry_name: str, std: float, like: torch.Tensor) -> None:
+        super().__init__()
+        self.seed, self.entry_name, self.std = syre.seed, entry_name, std
+        self.sigma_d, self.stored = syre.sigma_d, syre.store == "buffer"
+        if self.stored:
+            self.register_buffer("theta0", self.draw_theta0(like))
+            if self.sigma_d > 0:
+                self.register_buffer("diag", self.draw_diag(like))
+
+    def draw_theta0(self, like: torch.Tensor) -> torch.Tensor:
+        return seeded_normal(
+            like.shape, self.std, seed=self.seed, name=self.entry_name, device=like.device, dtype=like.dtype
+        )
+
+    def draw_diag(self, like: torch.Tensor) -> torch.Tensor:
+        return seeded_diag(
+            like.shape, self.sigma_d, seed=self.seed, name=self.entry_name, device=like.device, dtype=like.dtype
+        )
+
+    def get_theta0(self, like: torch.Tensor) -> torch.Tensor:
+        return self.theta0 if self.stored else self.draw_theta0(like)
+
+    def get_diag(self, like: torch.Tensor) -> torch.Tensor | None:
+        if self.sigma_d == 0:
+            return None
+        return self.diag if self.stored else self.draw_diag(like)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return theta + self.get_theta0(theta)
+
+
+class Syre:
+    """Symmetry removal: train on l(θ + θ0) + γ‖θ‖²_D (paper Eq. 6-7).
+
+    Args:
+        sigma0: scale of the static bias θ0 ~ N(0, s²); s = sigma0/√fan_in when ``relative``.
+        gamma: weight-decay strength γ of the penalty γ Σ D θ² (torch ``weight_decay`` = 2γ).
+        sigma_d: std of the entries of D = 1 + U(−√3σ_D, √3σ_D); 0 gives D = I (the paper's default).
+        seed: θ0 and D are deterministic functions of (seed, parameter name).
+        relative: state sigma0 in units of 1/√fan_in (paper §5.4).
+        params: which tensors get the bias and decay: None = all trainable, a callable
+            ``(name, tensor) -> bool``, or fnmatch patterns such as ``["projector.*"]``.
+        mode: "bias" (trainable θ, forward sees θ + θ0) or "anchor" (trainable φ = θ + θ0,
+            penalty γ Σ D (φ − θ0)², no forward overhead).
+        store: "buffer" keeps θ0 / D as buffers; "seed" regenerates them from the seed when needed.
+    """
+
+    def __init__(
+        self,
+        sigma0: float,
+        gamma: float,
+        *,
+        sigma_d: float = 0.0,
+        seed: int = 0,
+        relative: bool = True,
+        params: ParamSelector = None,
+        mode: str = "bias",
+        store: str = "buffer",
+    ) -> None:
+        self.sigma0 = _check_number("sigma0", sigma0)
+        self.gamma = _check_number("gamma", gamma)
+        self.sigma_d = _check_number("sigma_d", sigma_d, upper=_SIGMA_D_MAX)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got seed={seed!r}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}")
+        if store not in _STORES:
+            raise ValueError(f"store must be one of {_STORES}, got store={store!r}")
+        self.seed, self.relative, self.params, self.mode, self.store = seed, relative, params, mode, store
+        self._entries: weakref.WeakKeyDictionary[nn.Module, list[_Entry]] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return (
+            f"Syre(sigma0={self.sigma0}, gamma={self.gamma}, sigma_d={self.sigma_d}, seed={self.seed}, "
+            f"relative={self.relative}, mode={self.mode!r}, store={self.store!r})"
+        )
+
+    # ---------------------------------------------------------------- attach
+    def attach(self, model: nn.Module) -> nn.Module:
+        """Add θ0 to ``model`` in place and return it. The effective parameters become (current
+        values + θ0) in both modes, so the two modes start identical."""
+        if model in self._entries:
+            raise ValueError(f"this Syre is already attached to the {type(model).__name__}")
+        entries = []
+        for name, param in _select(model, self.params, "params"):
+            module, attr = _owner(model, name)
+            if self.mode == "bias" and parametrize.is_parametrized(module, attr):
+                raise ValueError(f"params: {name!r} is already parametrized; mode='bias' cannot wrap it")
+            entries.append(_Entry(name, module, attr, normal_std(self.sigma0, param.shape, self.relative)))
+        for entry in entries:
+            param = getattr(entry.module, entry.attr)
+            if self.mode == "bias":
+                offset = _Offset(self, entry.name, entry.std, param.detach())
+                parametrize.register_parametrization(entry.module, entry.attr, offset)
+            else:
+                theta0 = self._draw_theta0(entry, param)
+                with torch.no_grad():
+                    param.add_(theta0)  # φ = θ + θ0
+                if self.store == "buffer":
+                    entry.module.register_buffer(f"{entry.attr}_syre_theta0", theta0)
+                    if self.sigma_d > 0:
+                        entry.module.register_buffer(f"{entry.attr}_syre_diag", self._draw_diag(entry, param))
+        self._entries[model] = entries
+        return model
+
+    def _draw_theta0(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
+        return seeded_normal(
+            like.shape, entry.std, seed=self.seed, name=entry.name, device=like.device, dtype=like.dtype
+        )
+
+    def _draw_diag(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
+        return seeded_diag(
+            like.shape, self.sigma_d, seed=self.seed, name=entry.name, device=like.device, dtype=like.dtype
+        )
+
+    def _attached(self, model: nn.Module) -> list[_Entry]:
+        try:
+            return self._entries[model]
+        except KeyError:
+            raise ValueError(f"this Syre is not attached to the {type(model).__name__}; call attach first") from None
+
+    # ------------------------------------------------------------ per tensor
+    def _trainable(self, entry: _Entry) -> torch.Tensor:
+        """θ in bias mode, φ in anchor mode: the leaf tensor the optimizer updates."""
+        if self.mode == "bias":
+            return entry.module.parametrizations[entry.attr].original
+        return getattr(entry.module, entry.attr)
+
+    def _entry_theta0(self, entry: _Entry) -> torch.Tensor:
+        like = self._trainable(entry)
+        if self.mode == "bias":
+            return entry.module.parametrizations[entry.attr][0].get_theta0(like)
+        if self.store == "buffer":
+            return getattr(entry.module, f"{entry.attr}_syre_theta0")
+        return self._draw_theta0(entry, like)
+
+    def _entry_diag(self, entry: _Entry) -> torch.Tensor | None:
+        if self.sigma_d == 0:
+            return None
+        like = self._trainable(entry)
+        if self.mode == "bias":
+            return entry.module.parametrizations[entry.attr][0].get_diag(like)
+        if self.store == "buffer":
+            return getattr(entry.module, f"{entry.attr}_syre_diag")
+        return self._draw_diag(entry, like)
+
+    def _offset(self, entry: _Entry) -> torch.Tensor:
+        """θ, the offset from θ0, differentiable with respect to the trainable tensor."""
+        trainable = self._trainable(entry)
+        return trainable if self.mode == "bias" else trainable - self._entry_theta0(entry)
+
+    # ----------------------------------------------------------------- public
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        """γ Σ_p Σ_i D_p,i θ_p,i² over the selected tensors (θ = offset from θ0)."""
+        total = None
+        for entry in self._attached(model):
+            theta = self._offset(entry)
+            diag = self._entry_diag(entry)
+            term = (theta * theta).sum() if diag is None else (diag * theta * theta).sum()
+            total = term if total is None else total + term
+        return self.gamma * total
+
+    @torch.no_grad()
+    def decay_(self, model: nn.Module, lr: float) -> None:
+        """Decoupled decay step (AdamW style): θ ← θ − lr·2γ·D·θ, i.e. φ moves toward θ0 in anchor
+        mode. Equivalent to torch's ``weight_decay=2γ`` in AdamW when σ0 = σ_D = 0; use it instead
+        of the optimizer's own weight decay, which would pull φ toward 0 rather than θ0."""
+        rate = lr * 2.0 * self.gamma
+        if rate == 0:
+            return
+        entries = self._attached(model)
+        if self.sigma_d == 0:
+            trainables = [self._trainable(e) for e in entries]
+            if self.mode == "bias":
+                torch._foreach_mul_(trainables, 1.0 - rate)
+            else:  # φ ← φ + rate (θ0 − φ): one fused pass
+                torch._foreach_lerp_(trainables, [self._entry_theta0(e) for e in entries], rate)
+            return
+        for entry in entries:
+            theta = self._offset(entry)
+            self._trainable(entry).addcmul_(self._entry_diag(entry), theta, value=-rate)
+
+    def theta0(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """{name: θ0}, names as in the un-attached model's ``named_parameters()``."""
+        return {e.name: self._entry_theta0(e).detach().clone() for e in self._attached(model)}
+
+    def diag(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """{name: D entries} (all ones when sigma_d = 0)."""
+        out = {}
+        for entry in self._attached(model):
+            diag = self._entry_diag(entry)
+            out[entry.name] = torch.ones_like(self._trainable(entry)).detach() if diag is None else diag.detach().clone()
+        return out
+
+    def offsets(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """{name: θ}, the trainable offsets from θ0."""
+        return {e.name: self._offset(e).detach().clone() for e in self._attached(model)}
+
+    @torch.no_grad()
+    def effective_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """{name: θ + θ0}: what the forward pass uses."""
+        out = {}
+        for entry in self._attached(model):
+            trainable = self._trainable(entry)
+            out[entry.name] = (trainable + self._entry_theta0(entry)) if self.mode == "bias" else trainable.clone()
+        return out
+
+    def fold(self, model: nn.Module) -> nn.Module:
+        """A plain copy of ``model`` whose parameters are θ + θ0, with no syre state; ``model``
+        itself stays attached and keeps working."""
+        entries = self._attached(model)
+        folded = copy.deepcopy(model)
+        for entry in entries:
+            module, attr = _owner(folded, entry.name)
+            if self.mode == "anchor":
+                for suffix in ("_syre_theta0", "_syre_diag"):
+                    if hasattr(module, attr + suffix):
+                        delattr(module, attr + suffix)
+        if self.mode == "bias":
+            for module in folded.modules():
+                if parametrize.is_parametrized(module):
+                    _unparametrize(module)
+        return folded
+
+
+def _unparametrize(module: nn.Module) -> None:
+    """Turn a deep-copied, syre-parametrized module back into its plain class with parameters
+    θ + θ0. (``parametrize.remove_parametrizations`` would delete the property from the dynamic
+    class, which a deep copy shares with the attached original, and so break the original.)"""
+    plain = {}
+    for attr, chain in module.parametrizations.items():
+        if len(chain) != 1 or not isinstance(chain[0], _Offset):
+            raise ValueError(f"fold: {attr!r} carries parametrizations other than syre's")
+        with torch.no_grad():
+            plain[attr] = nn.Parameter(chain[0](chain.original), requires_grad=chain.original.requires_grad)
+    del module._modules["parametrizations"]
+    module.__class__ = module.__class__.__bases__[0]
+    for attr, param in plain.items():
+        module.register_parameter(attr, param)
+
+
+class WFix:
+    """W-fix baseline (Lim et al. 2024, the paper's §6.1): in every selected tensor a seeded
+    fraction φ of the entries is held fixed at N(0, κ²) values, its gradients masked.
+
+    The fixed values are rewritten before every forward pass (so an optimizer's decoupled weight
+    decay cannot move them) and their gradients are zeroed by a hook.
+    """
+
+    def __init__(self, fraction: float, kappa: float, *, seed: int = 0, params: ParamSelector = None) -> None:
+        if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
+            raise ValueError(f"fraction must be in [0, 1], got fraction={fraction!r}")
+        self.fraction = float(fraction)
+        self.kappa = _check_number("kappa", kappa)
+        self.seed, self.params = seed, params
+        self._masks: weakref.WeakKeyDictionary[nn.Module, dict[str, torch.Tensor]] = weakref.WeakKeyDictionary()
+
+    def attach(self, model: nn.Module) -> nn.Module:
+        """Fix the entries in place, register the hooks, return ``model``."""
+        if self.params is None:  # weights only: the paper fixes a fraction of each layer's weights
+            selected = _select(model, lambda n, p: p.requires_grad and p.dim() >= 2, "params")
+        else:
+            selected = _select(model, self.params, "params")
+        masks = {}
+        for name, param in selected:
+            module, attr = _owner(model, name)
+            mask = seeded_mask(param.shape, self.fraction, seed=self.seed, name=name, device=param.device)
+            values = seeded_normal(
+                param.shape, self.kappa, seed=self.seed, name=name, device=param.device, dtype=param.dtype
+            )
+            module.register_buffer(f"{attr}_wfix_mask", mask)
+            module.register_buffer(f"{attr}_wfix_values", values)
+            param.register_hook(lambda grad, m=mask: grad.masked_fill(m.to(grad.device), 0.0))
+            module.register_forward_pre_hook(_make_refix(attr))
+            _refix(module, attr)
+            masks[name] = mask
+        self._masks[model] = masks
+        return model
+
+    def masks(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """{name: boolean mask of the fixed entries}."""
+        return dict(self._masks[model])
+
+
+def _refix(module: nn.Module, attr: str) -> None:
+    with torch.no_grad():
+        param = getattr(module, attr)
+        mask = getattr(module, f"{attr}_wfix_mask")
+        param.copy_(torch.where(mask, getattr(module, f"{attr}_wfix_values"), param))
+
+
+def _make_refix(attr: str) -> Callable[[nn.Module, tuple], None]:
+    def hook(module: nn.Module, args: tuple) -> None:
+        _refix(module, attr)
+
+    return hook

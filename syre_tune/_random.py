@@ -1,0 +1,91 @@
+"""Seeded random draws that depend only on (seed, name, what), never on global RNG state.
+
+Every random quantity of the method (θ0, the diagonal D, the W-fix mask) is drawn from a CPU
+``torch.Generator`` seeded by a stable hash of ``(seed, name, what)``, in float32, and only then
+moved to the target device and dtype. The same (seed, name) therefore gives bit-identical values
+on every run, machine and device, whatever else the program has drawn before; this is what lets
+``store="seed"`` regenerate θ0 instead of storing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+
+__all__ = ["fan_in", "generator", "seeded_normal", "seeded_diag", "seeded_mask", "normal_std"]
+
+
+def generator(seed: int, name: str, what: str) -> torch.Generator:
+    """A CPU generator keyed by a stable 63-bit hash of (seed, name, what)."""
+    digest = hashlib.blake2b(f"{int(seed)}\x1f{name}\x1f{what}".encode(), digest_size=8).digest()
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+    return gen
+
+
+def fan_in(shape: torch.Size | tuple[int, ...]) -> int:
+    """numel / shape[0] for tensors of 2+ dims (a Linear's in_features, a Conv's in·k·k); numel for
+    1-D and 0-D tensors (biases, norm scales)."""
+    numel = math.prod(shape)
+    if len(shape) >= 2:
+        return max(1, numel // shape[0])
+    return max(1, numel)
+
+
+def normal_std(sigma0: float, shape: torch.Size | tuple[int, ...], relative: bool) -> float:
+    """The std of θ0 for a tensor: σ0/√fan_in when ``relative`` (the paper states σ0 in units of
+    1/√d, §5.4), else σ0."""
+    return sigma0 / math.sqrt(fan_in(shape)) if relative else sigma0
+
+
+def seeded_normal(
+    shape: torch.Size | tuple[int, ...],
+    std: float,
+    *,
+    seed: int,
+    name: str,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """θ0 ~ N(0, std²) of ``shape``, deterministic in (seed, name)."""
+    gen = generator(seed, name, "theta0")
+    # Draw in float32 (the same bits whatever the target dtype), scale in the target dtype.
+    values = torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
+    return values.to(device=device, dtype=dtype or torch.get_default_dtype()) * std
+
+
+def seeded_diag(
+    shape: torch.Size | tuple[int, ...],
+    sigma_d: float,
+    *,
+    seed: int,
+    name: str,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """D = 1 + U(−√3 σ_D, √3 σ_D) of ``shape`` (paper Eq. 7), so σ_D is the std of D's entries."""
+    gen = generator(seed, name, "diag")
+    uniform = torch.rand(tuple(shape), generator=gen, dtype=torch.float32)
+    uniform = uniform.to(device=device, dtype=dtype or torch.get_default_dtype())
+    return 1.0 + (2.0 * uniform - 1.0) * (math.sqrt(3.0) * sigma_d)
+
+
+def seeded_mask(
+    shape: torch.Size | tuple[int, ...],
+    fraction: float,
+    *,
+    seed: int,
+    name: str,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A boolean mask with exactly round(fraction · numel) True entries at seeded positions
+    (W-fix, Lim et al. 2024: the fixed weights)."""
+    numel = math.prod(shape)
+    count = round(fraction * numel)
+    gen = generator(seed, name, "mask")
+    chosen = torch.randperm(numel, generator=gen)[:count]
+    mask = torch.zeros(numel, dtype=torch.bool)
+    mask[chosen] = True
+    return mask.reshape(tuple(shape)).to(device=device)
