@@ -1,0 +1,82 @@
+"""Draw steps: render the tables of the data steps with seaborn. They compute nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from syre_tune.analysis._theorem4 import theorem4_bound
+
+__all__ = ["draw_theorem4", "draw_tradeoff"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def draw_theorem4(info: pd.DataFrame, thresholds: pd.DataFrame | None = None) -> Any:
+    """Left: Pr(min|Δ| > ε) against γσ0, one curve per N, the theorem's bound dashed.
+    Right: the same against γσ0/N, where the curves collapse. Returns the Figure."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    ns = sorted(info["N"].unique())
+    palette = dict(zip(ns, sns.color_palette("viridis", len(ns))))
+    epsilon = float(info["epsilon"].iloc[0])
+    for ax, x in zip(axes, ("gamma_sigma0", "gamma_sigma0_per_N")):
+        sns.lineplot(data=info, x=x, y="probability", hue="N", palette=palette, marker="o", ax=ax, legend=ax is axes[0])
+        grid = np.geomspace(info[x].min(), info[x].max(), 200)
+        if x == "gamma_sigma0":
+            for n in ns:
+                ax.plot(grid, theorem4_bound(grid, n, epsilon), ls="--", lw=1, color=palette[n])
+        else:
+            ax.plot(grid, theorem4_bound(grid, 1, epsilon), ls="--", lw=1.2, color="black", label="theorem bound")
+            ax.legend(loc="lower right", frameon=False)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(f"Pr(min$_i$ |Δ$_i$| > ε),  ε = {epsilon:g}")
+    axes[0].set_xlabel("γσ0")
+    axes[1].set_xlabel("γσ0 / N")
+    axes[0].set_title("Theorem 4 (dashed: the guaranteed lower bound)")
+    axes[1].set_title("collapse under γσ0/N")
+    if thresholds is not None and len(thresholds):
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].legend(handles, [f"N={label}" for label in labels], title=None, frameon=False, loc="upper left")
+    return fig
+
+
+def draw_tradeoff(info: pd.DataFrame) -> Any:
+    """Degree of symmetry against objective, one path per method through its hyperparameter,
+    one panel per spectrum (Fig. 4). Returns the Figure."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    spectra = sorted(info["spectrum"].unique())
+    fig, axes = plt.subplots(1, len(spectra), figsize=(6 * len(spectra), 4.6), constrained_layout=True, squeeze=False)
+    paths = sorted(info["path"].unique())
+    colors = dict(zip(paths, sns.color_palette("tab10", len(paths))))
+    for ax, spectrum in zip(axes[0], spectra):
+        data = info[info["spectrum"] == spectrum]
+        for path, group in data.groupby("path"):
+            group = group.sort_values("value")
+            marker = "*" if path == "vanilla" else "o"
+            ax.plot(group["objective"], group["symmetry_degree"], marker=marker, ms=9 if marker == "*" else 5,
+                    color=colors[path], label=path, lw=1.5)
+        objective = data["objective"]
+        if (objective > 0).all() or (objective < 0).all():
+            ax.set_xscale("symlog" if (objective < 0).all() else "log")
+        else:
+            ax.set_xscale("symlog", linthresh=max(1e-3, float(objective.abs().min()) or 1e-3))
+        ax.set_xlabel("objective (wᵀw)² − wᵀBw")
+        ax.set_ylabel("degree of symmetry  #{i : |v_iᵀw| < c_th}")
+        ax.set_title(f"{spectrum} spectrum")
+        ax.legend(fontsize=8, frameon=False)
+    return fig

@@ -1,0 +1,158 @@
+"""What every benchmark shares: the method knobs, the report callback, config building.
+
+A benchmark module defines ``NAME``, ``METRICS``, a frozen ``Config`` dataclass that extends
+:class:`Common`, and ``run(cfg, report)``. It never imports Ray: the runner adapts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+__all__ = ["METHODS", "METHOD_KNOBS", "Common", "ConfigError", "Report", "build_config", "config_fields"]
+
+Method = Literal["syre", "weight_decay", "w_fix", "dropout", "vanilla"]
+METHODS: tuple[str, ...] = typing.get_args(Method)
+
+# Which swept knobs each method reads; the others are stored as null in the results.
+METHOD_KNOBS: dict[str, tuple[str, ...]] = {
+    "syre": ("sigma0", "sigma_d", "gamma"),
+    "weight_decay": ("gamma",),
+    "w_fix": ("phi", "kappa"),
+    "dropout": ("dropout",),
+    "vanilla": (),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong: names the key, the value and what was expected."""
+
+    def __init__(self, key: str, value: object, expected: str) -> None:
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"{key}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Common:
+    """Fields every benchmark has."""
+
+    # --- infrastructure
+    seeds: tuple[int, ...] = (0,)
+    """Seeds run inside this trial as one vectorised batch; one result row per seed."""
+    device: str = "cpu"
+    """Torch device the trial runs on (the runner sets it from the resources Ray assigned)."""
+
+    # --- method (paper Eq. 6-7 and the baselines of §6)
+    method: Method = "syre"
+    """syre | weight_decay | w_fix | dropout | vanilla."""
+    sigma0: float = 0.0
+    """Scale of the static bias θ0 (syre)."""
+    sigma_d: float = 0.0
+    """Std of the entries of D (syre, Eq. 7)."""
+    gamma: float = 0.0
+    """Weight decay γ of the penalty γ‖θ‖²_D (syre, weight_decay)."""
+    phi: float = 0.0
+    """Fraction of weights held fixed (w_fix)."""
+    kappa: float = 0.01
+    """Std of the fixed weights' values (w_fix; Lim et al.'s mask_constant, the paper's κ = 0.01)."""
+    dropout: float = 0.0
+    """Dropout rate (dropout)."""
+
+    def __post_init__(self) -> None:
+        for key in ("sigma0", "sigma_d", "gamma", "kappa"):
+            if getattr(self, key) < 0:
+                raise ConfigError(key, getattr(self, key), "a number >= 0")
+        if self.sigma_d >= 1 / math.sqrt(3):
+            raise ConfigError("sigma_d", self.sigma_d, "a number < 1/√3 ≈ 0.577 (so that D > 0)")
+        if not 0.0 <= self.phi <= 1.0:
+            raise ConfigError("phi", self.phi, "a fraction in [0, 1]")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout", self.dropout, "a rate in [0, 1)")
+        if not self.seeds:
+            raise ConfigError("seeds", self.seeds, "at least one seed")
+
+
+class Report(Protocol):
+    """Called by a benchmark at each reporting point: one value per seed for every metric."""
+
+    def __call__(self, iteration: int, metrics: Mapping[str, Any]) -> None: ...
+
+
+def config_fields(config_cls: type) -> dict[str, Any]:
+    """{field name: resolved type annotation} of a config dataclass."""
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
+
+
+def _coerce(key: str, value: object, annotation: Any) -> object:
+    """Check ``value`` against ``annotation``; return it in the field's type."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(key, value, f"one of {list(allowed)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError as error:
+                errors.append(error.expected)
+        raise ConfigError(key, value, " or ".join(errors))
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+            raise ConfigError(key, value, "a list")
+        (item_type, *_rest) = typing.get_args(annotation) or (object,)
+        return tuple(_coerce(f"{key}[{i}]", v, item_type) for i, v in enumerate(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(key, value, "an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(key, value, "a finite number")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "a string")
+        return value
+    return value
+
+
+def build_config(config_cls: type, values: Mapping[str, object]) -> Any:
+    """The one adapter from a flat study/Ray config mapping to a benchmark's typed config.
+
+    Unknown keys and wrongly typed values raise :class:`ConfigError` naming the key.
+    """
+    fields = config_fields(config_cls)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(unknown[0], values[unknown[0]], f"a key of {config_cls.__module__}.Config: {sorted(fields)}")
+    kwargs = {key: _coerce(key, value, fields[key]) for key, value in values.items()}
+    try:
+        return config_cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # a benchmark's own __post_init__ check
+        raise ConfigError("config", dict(values), str(error)) from error

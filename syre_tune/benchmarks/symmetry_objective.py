@@ -1,0 +1,152 @@
+"""Benchmarking symmetry removal on a controlled objective (paper §6.2, Fig. 4).
+
+    minimise  f(w) = (wᵀw)² − wᵀBw = (wᵀw)² − Σ_i λ_i (v_iᵀw)²,   w ∈ R^d
+
+f has the d reflection symmetries w → w − 2(v_iᵀw)v_i, and its minimiser keeps only the top
+eigendirection: every other coordinate v_iᵀw is pulled to 0, a maximally symmetric solution.
+The degree of symmetry is #{i : |v_iᵀw| < c_th}. Each method trains w by gradient descent
+(lr 1e-4, Gaussian init) and we report f and the degree of symmetry of the effective w:
+
+- vanilla:       ∇f(w)
+- weight_decay:  ∇f(w) + 2γw
+- syre:          w = θ + θ0,  ∇_θ = ∇f(θ + θ0) + 2γDθ                          (Eq. 6-7)
+- w_fix:         a seeded fraction φ of w's coordinates fixed at N(0, κ²), their gradient 0
+- dropout:       ∇ of f(w ⊙ m / (1 − p)), m ~ Bernoulli(1 − p) redrawn every step
+
+Spectra: ``unstructured`` B = (G + Gᵀ)·scale, G Gaussian, c_th = 1e-3 (rotation-like symmetries);
+``structured`` B = diag(v), v Gaussian, c_th = 1e-1 (discrete, axis-aligned symmetries).
+
+Vectorised: all seeds of a trial train at once as a (seeds, d) batch; each seed draws its own B,
+initial w and θ0 from (seed, name), so a row's result does not depend on its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from syre_tune import metrics
+from syre_tune._random import generator, normal_std, seeded_diag, seeded_mask, seeded_normal
+from syre_tune.benchmarks._common import Common, ConfigError, Report
+
+NAME = "symmetry_objective"
+METRICS = ("objective", "symmetry_degree")
+_MASK_BLOCK = 256  # dropout masks are drawn this many steps at a time
+THRESHOLDS = {"unstructured": 1e-3, "structured": 1e-1}  # c_th of §6.2
+
+
+@dataclass(frozen=True)
+class Config(Common):
+    # --- problem
+    spectrum: Literal["unstructured", "structured"] = "unstructured"
+    """unstructured: B = G + Gᵀ (c_th 1e-3); structured: B = diag(v) (c_th 1e-1)."""
+    dim: int = 1000
+    """d, the dimension of w (the paper: 1000)."""
+    b_scale: float = 1.0
+    """Multiplies B; G and v have standard normal entries."""
+    init_std: float = 0.3
+    """Std of the Gaussian initial w (per coordinate)."""
+    relative: bool = True
+    """σ0 in units of 1/√d (the paper's convention), else absolute."""
+
+    # --- optimisation
+    lr: float = 1e-4
+    """Gradient-descent learning rate (the paper: 1e-4)."""
+    steps: int = 20000
+    """Gradient-descent steps."""
+    report_every: int = 1000
+    """Report f and the degree of symmetry every this many steps (and at the end)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("dim", "steps", "report_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        if self.lr <= 0 or self.init_std <= 0 or self.b_scale <= 0:
+            raise ConfigError("lr/init_std/b_scale", (self.lr, self.init_std, self.b_scale), "numbers > 0")
+
+    @property
+    def c_th(self) -> float:
+        return THRESHOLDS[self.spectrum]
+
+
+def make_problem(cfg: Config, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per seed: the spectrum term (S, d, d) B or (S, d) diagonal v, and the eigenvectors
+    (S, d, d) as columns (identity for the structured spectrum) with eigenvalues (S, d)."""
+    spectra, eigvecs, eigvals = [], [], []
+    for seed in cfg.seeds:
+        gen = generator(seed, "B", cfg.spectrum)
+        if cfg.spectrum == "unstructured":
+            g = torch.randn(cfg.dim, cfg.dim, generator=gen, dtype=torch.float64)
+            b = (g + g.T) * cfg.b_scale
+            values, vectors = torch.linalg.eigh(b)
+            spectra.append(b), eigvecs.append(vectors), eigvals.append(values)
+        else:
+            v = torch.randn(cfg.dim, generator=gen, dtype=torch.float64) * cfg.b_scale
+            spectra.append(v), eigvals.append(v), eigvecs.append(torch.eye(cfg.dim, dtype=torch.float64))
+    to = {"device": cfg.device, "dtype": dtype}
+    return torch.stack(spectra).to(**to), torch.stack(eigvecs).to(**to), torch.stack(eigvals).to(**to)
+
+
+def objective_and_grad(w: torch.Tensor, spectrum: torch.Tensor, structured: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """f(w) (S,) and ∇f(w) = 4(wᵀw)w − 2Bw (S, d), for w (S, d)."""
+    bw = spectrum * w if structured else torch.bmm(spectrum, w.unsqueeze(-1)).squeeze(-1)
+    norm2 = (w * w).sum(-1, keepdim=True)
+    f = norm2.squeeze(-1) ** 2 - (w * bw).sum(-1)
+    return f, 4.0 * norm2 * w - 2.0 * bw
+
+
+def per_seed(draw, cfg: Config, what: str, dtype: torch.dtype, **kwargs) -> torch.Tensor:
+    """Stack one seeded draw per seed: (S, d)."""
+    return torch.stack([draw((cfg.dim,), seed=s, name=what, **kwargs) for s in cfg.seeds]).to(cfg.device, dtype)
+
+
+def run(cfg: Config, report: Report) -> None:
+    dtype = torch.float32
+    spectrum, eigvecs, _ = make_problem(cfg, dtype)
+    structured = cfg.spectrum == "structured"
+    mask_gens = [generator(seed, "w", "dropout") for seed in cfg.seeds]  # dropout only
+    w = per_seed(seeded_normal, cfg, "init", dtype, std=cfg.init_std)  # (S, d) trainable
+
+    theta0 = torch.zeros_like(w)  # effective w = trainable + theta0 (nonzero for syre only)
+    decay_diag = torch.ones_like(w)
+    fixed_mask = torch.zeros_like(w, dtype=torch.bool)
+    if cfg.method == "syre":
+        theta0 = per_seed(seeded_normal, cfg, "w", dtype, std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative))
+        if cfg.sigma_d > 0:
+            decay_diag = per_seed(seeded_diag, cfg, "w", dtype, sigma_d=cfg.sigma_d)
+    elif cfg.method == "w_fix":
+        fixed_mask = per_seed(seeded_mask, cfg, "w", torch.bool, fraction=cfg.phi)
+        fixed_values = per_seed(seeded_normal, cfg, "w_fix", dtype, std=cfg.kappa)
+        w = torch.where(fixed_mask, fixed_values, w)
+    gamma = cfg.gamma if cfg.method in ("syre", "weight_decay") else 0.0
+
+    def measure(step: int) -> None:
+        effective = w + theta0
+        f, _ = objective_and_grad(effective, spectrum, structured)
+        finite = torch.isfinite(effective).all(-1)
+        degree = torch.full_like(f, float("nan"))
+        if finite.any():
+            degree[finite] = metrics.symmetry_degree(effective[finite], eigvecs[finite], cfg.c_th).to(f.dtype)
+        report(step, {"objective": f, "symmetry_degree": degree})
+
+    for step in range(cfg.steps):
+        if step % cfg.report_every == 0:
+            measure(step)
+        if cfg.method == "dropout":
+            if step % _MASK_BLOCK == 0:  # (S, block, d) masks, each seed from its own generator
+                keep = torch.stack([torch.rand(_MASK_BLOCK, cfg.dim, generator=g) for g in mask_gens])
+                keep = (keep >= cfg.dropout).to(cfg.device, dtype) / (1.0 - cfg.dropout)
+            scale = keep[:, step % _MASK_BLOCK]
+            _, grad = objective_and_grad(w * scale, spectrum, structured)
+            grad = grad * scale
+        else:
+            _, grad = objective_and_grad(w + theta0, spectrum, structured)
+        if gamma:
+            grad = grad + 2.0 * gamma * decay_diag * w  # γ‖θ‖²_D, θ = the trainable offset
+        if cfg.method == "w_fix":
+            grad = grad.masked_fill(fixed_mask, 0.0)
+        w = w - cfg.lr * grad  # a diverged seed turns nan/inf and is reported as such
+    measure(cfg.steps)

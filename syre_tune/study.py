@@ -1,0 +1,368 @@
+"""Study files: load, validate and expand a YAML study into the trials the runner submits.
+
+A study names a benchmark, fixed config, sweep axes, seeds, the metric and mode, the search,
+resources per trial, and a ``smoke:`` block that overrides it into a few-minute CPU version::
+
+    benchmark: theorem4
+    config: {epsilon: 0.01, gamma: 0.1}
+    sweep:
+      n_symmetries: {grid: [1, 4, 16]}
+      sigma0: {logspace: [1.0e-3, 10.0, 9]}      # 9 log-spaced grid values
+    variants:                                      # optional: a union of sub-sweeps
+      - {config: {method: syre}, sweep: {gamma: {grid: [0.1, 1.0]}}}
+    seeds: 200                                     # 0..199, or a list
+    seeds_per_trial: 100                           # vectorised inside one trial
+    metric: min_abs_delta
+    mode: max
+    search: grid                                   # or random (with uniform / loguniform / choice axes)
+    num_samples: 1
+    resources: {cpu: 1, gpu: 0}
+    smoke: {seeds: 50}
+
+A file may instead hold ``studies: [ {name: ..., ...}, ... ]``. Every error names the file, the
+key, the value and what was expected, and is raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syre_tune import benchmarks
+from syre_tune.benchmarks import ConfigError
+
+__all__ = ["Axis", "Resources", "Study", "StudyError", "load"]
+
+STUDY_KEYS = {
+    "name": "the study's name (default: the file's stem)",
+    "description": "free text",
+    "benchmark": "a registered benchmark",
+    "config": "fixed config values",
+    "sweep": "axes: {key: {grid|choice: [...]} | {uniform|loguniform: [low, high]} | {logspace: [low, high, n]}}",
+    "variants": "a list of {config:, sweep:} crossed with the study's sweep",
+    "seeds": "a count n (seeds 0..n-1) or a list of seeds",
+    "seeds_per_trial": "how many seeds one trial runs, vectorised",
+    "metric": "the metric Tune optimises and reports",
+    "mode": "min or max",
+    "search": "grid or random",
+    "num_samples": "samples of the random axes per grid point",
+    "max_concurrent": "at most this many trials at once (0: as many as resources allow)",
+    "resources": "{cpu: n, gpu: fraction} per trial",
+    "smoke": "overrides applied with --smoke",
+}
+AXIS_KINDS = ("grid", "choice", "uniform", "loguniform", "logspace")
+RESERVED = ("seeds", "device")  # set by the study's `seeds` and by the runner
+
+
+class StudyError(ValueError):
+    """A study file is wrong: one line naming the file, the key, the value and what was expected."""
+
+    def __init__(self, source: str | Path, key: str | None, message: str) -> None:
+        self.source, self.key = str(source), key
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A sampled (non-grid) axis: drawn by the search, not enumerated."""
+
+    key: str
+    kind: str  # choice | uniform | loguniform
+    values: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study, ready to run."""
+
+    name: str
+    source: Path
+    benchmark: str
+    fixed: dict[str, Any]
+    points: tuple[dict[str, Any], ...]
+    """Grid points: the config values that vary between trials (variants × grid axes)."""
+    sampled: tuple[Axis, ...]
+    seeds: tuple[int, ...]
+    seeds_per_trial: int
+    metric: str
+    mode: str
+    search: str
+    num_samples: int
+    max_concurrent: int
+    resources: Resources
+    spec: dict[str, Any] = field(repr=False)
+    """The study mapping as run (smoke overrides applied), saved beside the results."""
+
+    @property
+    def seed_blocks(self) -> list[tuple[int, ...]]:
+        """The seeds split into the blocks that single trials run."""
+        step = self.seeds_per_trial
+        return [self.seeds[i : i + step] for i in range(0, len(self.seeds), step)]
+
+    @property
+    def num_trials(self) -> int:
+        return len(self.points) * len(self.seed_blocks) * self.num_samples
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """Every key any trial's config sets explicitly."""
+        keys = set(self.fixed)
+        for point in self.points:
+            keys.update(point)
+        keys.update(axis.key for axis in self.sampled)
+        return tuple(sorted(keys))
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.exists():
+        raise StudyError(path, None, "no such study file")
+    if not path.is_file():
+        raise StudyError(path, None, "not a file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise StudyError(path, None, f"not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudyError(path, None, f"cannot be read: {error}") from None
+
+
+def load(path: str | Path, *, smoke: bool = False, name: str | None = None) -> list[Study]:
+    """The studies in a YAML file, validated; ``smoke`` applies each study's ``smoke:`` block."""
+    path = Path(path)
+    document = _read_yaml(path)
+    if not isinstance(document, Mapping):
+        raise StudyError(path, None, f"expected a mapping of study keys, got {type(document).__name__}")
+    if "studies" in document:
+        extra = sorted(set(document) - {"studies", "description"})
+        if extra:
+            raise StudyError(path, extra[0], "a file with `studies:` holds only `studies` and `description`")
+        entries = document["studies"]
+        if not isinstance(entries, list) or not entries:
+            raise StudyError(path, "studies", f"expected a non-empty list of studies, got {entries!r}")
+        studies = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, Mapping) or "name" not in entry:
+                raise StudyError(path, f"studies[{index}]", "expected a mapping with a `name`")
+            studies.append(_parse(path, f"studies[{index}].", entry, smoke, entry["name"]))
+        names = [s.name for s in studies]
+        if len(set(names)) != len(names):
+            raise StudyError(path, "studies", f"names must be unique, got {names}")
+        return studies
+    return [_parse(path, "", document, smoke, name or document.get("name") or path.stem)]
+
+
+def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: Any) -> Study:
+    def fail(key: str, message: str) -> StudyError:
+        return StudyError(path, prefix + key, message)
+
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown key; expected one of {sorted(STUDY_KEYS)}")
+    spec = dict(raw)
+    if smoke:
+        overrides = spec.pop("smoke", None)
+        if overrides is None:
+            raise fail("smoke", "--smoke was given but the study has no smoke: block")
+        if not isinstance(overrides, Mapping):
+            raise fail("smoke", f"expected a mapping of overrides, got {overrides!r}")
+        bad = sorted(set(overrides) - set(STUDY_KEYS) - {"smoke"})
+        if bad:
+            raise fail(f"smoke.{bad[0]}", f"unknown key; expected one of {sorted(STUDY_KEYS)}")
+        spec = _deep_merge(spec, overrides)
+    else:
+        spec.pop("smoke", None)
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise fail("name", f"expected a plain folder name, got {name!r}")
+
+    if "benchmark" not in spec:
+        raise fail("benchmark", f"missing; expected one of {list(benchmarks.available())}")
+    try:
+        bench = benchmarks.get(spec["benchmark"])
+    except ConfigError as error:
+        raise fail("benchmark", f"unknown benchmark {spec['benchmark']!r}; expected {error.expected}") from None
+    fields = set(bench.config_cls.__dataclass_fields__)
+
+    def check_keys(where: str, mapping: Any) -> dict[str, Any]:
+        if mapping is None:
+            return {}
+        if not isinstance(mapping, Mapping):
+            raise fail(where, f"expected a mapping, got {mapping!r}")
+        for key in mapping:
+            if key in RESERVED:
+                raise fail(f"{where}.{key}", "is set by the study's `seeds` / the runner, not in config")
+            if key not in fields:
+                raise fail(f"{where}.{key}", f"unknown key for benchmark {bench.name}; expected one of {sorted(fields - set(RESERVED))}")
+        return dict(mapping)
+
+    fixed = check_keys("config", spec.get("config"))
+    search = spec.get("search", "grid")
+    if search not in ("grid", "random"):
+        raise fail("search", f"expected grid or random (optuna comes with a later release), got {search!r}")
+    grid_axes, sampled = _parse_sweep(fail, "sweep", check_keys("sweep", spec.get("sweep")), search)
+
+    variants = spec.get("variants") or [{}]
+    if not isinstance(variants, list):
+        raise fail("variants", f"expected a list of {{config:, sweep:}} mappings, got {variants!r}")
+    points: list[dict[str, Any]] = []
+    for index, variant in enumerate(variants):
+        where = f"variants[{index}]"
+        if not isinstance(variant, Mapping) or set(variant) - {"config", "sweep"}:
+            raise fail(where, f"expected a mapping with `config` and/or `sweep`, got {variant!r}")
+        v_fixed = check_keys(f"{where}.config", variant.get("config"))
+        v_grid, v_sampled = _parse_sweep(fail, f"{where}.sweep", check_keys(f"{where}.sweep", variant.get("sweep")), search)
+        if v_sampled:
+            raise fail(f"{where}.sweep", "variants take grid axes only")
+        axes = {**grid_axes, **v_grid}
+        for combo in itertools.product(*axes.values()):
+            points.append({**v_fixed, **dict(zip(axes, combo))})
+
+    seeds = _parse_seeds(fail, spec.get("seeds", 1))
+    per_trial = spec.get("seeds_per_trial", len(seeds))
+    if isinstance(per_trial, bool) or not isinstance(per_trial, int) or per_trial < 1:
+        raise fail("seeds_per_trial", f"expected an integer >= 1, got {per_trial!r}")
+
+    # Validate every trial's config now, so a bad value fails before anything runs or is written.
+    probe_seeds = tuple(seeds[:per_trial])
+    for point in points:
+        _probe(fail, bench, {**fixed, **point}, probe_seeds, point)
+        for axis in sampled:
+            for value in axis.values or (axis.low, axis.high):
+                _probe(fail, bench, {**fixed, **point, axis.key: value}, probe_seeds, {axis.key: value})
+
+    metric = spec.get("metric", bench.metrics[0])
+    if metric not in bench.metrics:
+        raise fail("metric", f"expected one of {list(bench.metrics)}, got {metric!r}")
+    mode = spec.get("mode", "min")
+    if mode not in ("min", "max"):
+        raise fail("mode", f"expected min or max, got {mode!r}")
+    num_samples = spec.get("num_samples", 1)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise fail("num_samples", f"expected an integer >= 1, got {num_samples!r}")
+    if search == "grid" and num_samples != 1:
+        raise fail("num_samples", "is for search: random; a grid runs each point once")
+    max_concurrent = spec.get("max_concurrent", 0)
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 0:
+        raise fail("max_concurrent", f"expected an integer >= 0, got {max_concurrent!r}")
+    resources = _parse_resources(fail, spec.get("resources") or {})
+    return Study(
+        name=name,
+        source=path,
+        benchmark=bench.name,
+        fixed=fixed,
+        points=tuple(points),
+        sampled=tuple(sampled.values()),
+        seeds=seeds,
+        seeds_per_trial=per_trial,
+        metric=metric,
+        mode=mode,
+        search=search,
+        num_samples=num_samples,
+        max_concurrent=max_concurrent,
+        resources=resources,
+        spec={"name": name, **spec},
+    )
+
+
+def _probe(fail, bench, values: dict[str, Any], seeds: tuple[int, ...], shown: dict[str, Any]) -> None:
+    try:
+        bench.make_config({**values, "seeds": seeds})
+    except ConfigError as error:
+        key = error.key if error.key != "config" else next(iter(shown), "config")
+        where = "sweep" if key in shown else "config"
+        raise fail(f"{where}.{key}", f"expected {error.expected}, got {error.value!r}") from None
+
+
+def _number(fail, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise fail(where, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _parse_sweep(fail, where: str, sweep: dict[str, Any], search: str) -> tuple[dict[str, list], dict[str, Axis]]:
+    """Grid axes → {key: values}; sampled axes → {key: Axis}."""
+    grid: dict[str, list] = {}
+    sampled: dict[str, Axis] = {}
+    for key, axis in sweep.items():
+        here = f"{where}.{key}"
+        if not isinstance(axis, Mapping) or len(axis) != 1 or next(iter(axis)) not in AXIS_KINDS:
+            raise fail(here, f"expected one of {{{' | '.join(AXIS_KINDS)}: ...}}, got {axis!r}")
+        kind, value = next(iter(axis.items()))
+        if kind in ("grid", "choice"):
+            if not isinstance(value, list) or not value:
+                raise fail(f"{here}.{kind}", f"expected a non-empty list, got {value!r}")
+            if kind == "grid" or search == "grid":
+                grid[key] = list(value)  # under a grid search a choice is enumerated too
+            else:
+                sampled[key] = Axis(key, "choice", values=tuple(value))
+        elif kind == "logspace":
+            if not isinstance(value, list) or len(value) != 3:
+                raise fail(f"{here}.logspace", f"expected [low, high, count], got {value!r}")
+            low, high = (_number(fail, f"{here}.logspace", v) for v in value[:2])
+            count = value[2]
+            if low <= 0 or high <= low or isinstance(count, bool) or not isinstance(count, int) or count < 2:
+                raise fail(f"{here}.logspace", f"expected 0 < low < high and an integer count >= 2, got {value!r}")
+            ratio = (high / low) ** (1.0 / (count - 1))
+            grid[key] = [float(f"{low * ratio**i:.6g}") for i in range(count)]
+        else:
+            if search != "random":
+                raise fail(here, f"{kind} axes are sampled: use search: random (or a grid / logspace axis)")
+            if not isinstance(value, list) or len(value) != 2:
+                raise fail(f"{here}.{kind}", f"expected [low, high], got {value!r}")
+            low, high = (_number(fail, f"{here}.{kind}", v) for v in value)
+            if high <= low or (kind == "loguniform" and low <= 0):
+                raise fail(f"{here}.{kind}", f"expected {'0 < ' if kind == 'loguniform' else ''}low < high, got {value!r}")
+            sampled[key] = Axis(key, kind, low=low, high=high)
+    return grid, sampled
+
+
+def _parse_seeds(fail, value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise fail("seeds", f"expected a count >= 1 or a list of seeds, got {value!r}")
+        return tuple(range(value))
+    if isinstance(value, Sequence) and not isinstance(value, str) and value:
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+            raise fail("seeds", f"expected non-negative integers, got {value!r}")
+        if len(set(value)) != len(value):
+            raise fail("seeds", f"expected distinct seeds, got {value!r}")
+        return tuple(value)
+    raise fail("seeds", f"expected a count >= 1 or a list of seeds, got {value!r}")
+
+
+def _parse_resources(fail, value: Any) -> Resources:
+    if not isinstance(value, Mapping) or set(value) - {"cpu", "gpu"}:
+        raise fail("resources", f"expected {{cpu: n, gpu: fraction}}, got {value!r}")
+    cpu = _number(fail, "resources.cpu", value.get("cpu", 1))
+    gpu = _number(fail, "resources.gpu", value.get("gpu", 0))
+    if cpu <= 0:
+        raise fail("resources.cpu", f"expected a number > 0, got {cpu!r}")
+    if gpu < 0:
+        raise fail("resources.gpu", f"expected a number >= 0, got {gpu!r}")
+    return Resources(cpu=cpu, gpu=gpu)
