@@ -72,7 +72,8 @@ def _trainable(config: dict[str, Any], plan: TrialPlan) -> None:
 
     trial_id = tune.get_context().get_trial_id() or "local"
     device = "cuda" if plan.want_gpu and torch.cuda.is_available() else "cpu"
-    values = {**plan.fixed, **config["point"], **{k: config[k] for k in plan.sampled_keys}}
+    point = {key: value for key, value in config["point"].items() if value is not None}
+    values = {**plan.fixed, **point, **{k: config[k] for k in plan.sampled_keys}}
     bench = benchmarks.get(plan.benchmark)
     seeds = plan.seed_blocks[config["seed_block"]]
     cfg = bench.make_config({**values, "seeds": seeds, "device": device})
@@ -123,11 +124,17 @@ def shutdown() -> None:
         ray.shutdown()
 
 
+def _point_keys(study: Study) -> list[str]:
+    return sorted({key for point in study.points for key in point})
+
+
 def _search_space(study: Study) -> dict[str, Any]:
     from ray import tune
 
     space: dict[str, Any] = {
-        "point": tune.grid_search(list(study.points)),
+        # Variants vary different keys; pad each point to the same keys (None: not set here)
+        # so that the progress table can show every column.
+        "point": tune.grid_search([{key: point.get(key) for key in _point_keys(study)} for point in study.points]),
         "seed_block": tune.grid_search(list(range(len(study.seed_blocks)))),
     }
     for axis in study.sampled:

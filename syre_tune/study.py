@@ -252,7 +252,7 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
     probe_seeds = tuple(seeds[:per_trial])
     for point in points:
         _probe(fail, bench, {**fixed, **point}, probe_seeds, point)
-        for axis in sampled:
+        for axis in sampled.values():
             for value in axis.values or (axis.low, axis.high):
                 _probe(fail, bench, {**fixed, **point, axis.key: value}, probe_seeds, {axis.key: value})
 

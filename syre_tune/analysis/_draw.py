@@ -68,14 +68,12 @@ def draw_tradeoff(info: pd.DataFrame) -> Any:
         for path, group in data.groupby("path"):
             group = group.sort_values("value")
             marker = "*" if path == "vanilla" else "o"
-            ax.plot(group["objective"], group["symmetry_degree"], marker=marker, ms=9 if marker == "*" else 5,
+            ax.plot(group["excess_objective"], group["symmetry_degree"], marker=marker, ms=9 if marker == "*" else 5,
                     color=colors[path], label=path, lw=1.5)
-        objective = data["objective"]
-        if (objective > 0).all() or (objective < 0).all():
-            ax.set_xscale("symlog" if (objective < 0).all() else "log")
-        else:
-            ax.set_xscale("symlog", linthresh=max(1e-3, float(objective.abs().min()) or 1e-3))
-        ax.set_xlabel("objective (wᵀw)² − wᵀBw")
+        best = float(data["objective"].min())
+        ax.set_xscale("symlog", linthresh=max(1e-6, 1e-3 * abs(best)))
+        ax.set_xlim(left=0)
+        ax.set_xlabel(f"objective − best objective ({best:.4g})   [(wᵀw)² − wᵀBw]")
         ax.set_ylabel("degree of symmetry  #{i : |v_iᵀw| < c_th}")
         ax.set_title(f"{spectrum} spectrum")
         ax.legend(fontsize=8, frameon=False)

@@ -19,7 +19,8 @@ HYPERPARAMETER = {"syre": "gamma", "weight_decay": "gamma", "w_fix": "config.phi
 
 def tradeoff_info(df: pd.DataFrame) -> pd.DataFrame:
     """Columns: spectrum, method, path (syre: one per σ0), hyperparameter, value, objective,
-    symmetry_degree (means over seeds at the last iteration), seeds."""
+    symmetry_degree (means over seeds at the last iteration), seeds, and excess_objective
+    (objective minus the lowest objective on that spectrum)."""
     needed = {"config.spectrum", "method", "trial_id", "seed", "iteration", "metric.objective", "metric.symmetry_degree"}
     missing = needed - set(df.columns)
     if missing:
@@ -44,6 +45,8 @@ def tradeoff_info(df: pd.DataFrame) -> pd.DataFrame:
         .rename(columns={"config.spectrum": "spectrum"})
         .sort_values(["spectrum", "method", "path", "value"], ignore_index=True)
     )
+    # How far each point is above the best objective any method reached on that spectrum.
+    table["excess_objective"] = table["objective"] - table.groupby("spectrum")["objective"].transform("min")
     return table
 
 

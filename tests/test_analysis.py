@@ -1,0 +1,117 @@
+"""Analysis data steps against hand-computed values; draw steps smoke-rendered to a buffer."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from syre_tune import analysis
+
+
+def theorem4_rows(deltas: dict[tuple[int, float], list[float]], epsilon: float = 0.1) -> pd.DataFrame:
+    """Rows like the benchmark's: one per seed, for (N, σ0) with γ = 0.5, plus an earlier
+    iteration whose values must be ignored."""
+    rows = []
+    for trial, ((n, sigma0), values) in enumerate(deltas.items()):
+        for seed, value in enumerate(values):
+            common = {"trial_id": f"t{trial}", "method": "syre", "gamma": 0.5, "sigma0": sigma0, "seed": seed}
+            common.update({"config.n_symmetries": n, "config.epsilon": epsilon})
+            rows.append({**common, "iteration": 0, "metric.min_abs_delta": 99.0})
+            rows.append({**common, "iteration": 10, "metric.min_abs_delta": value})
+    return pd.DataFrame(rows)
+
+
+def test_theorem4_info_exact() -> None:
+    df = theorem4_rows({(1, 0.2): [0.05, 0.2, 0.3, 0.01], (1, 0.4): [0.2, 0.3, 0.4, 0.5], (4, 0.4): [0.0, 0.11, 0.2, 0.09]})
+    info = analysis.theorem4_info(df)
+    assert info[["N", "gamma_sigma0", "probability", "seeds"]].to_dict("records") == [
+        {"N": 1, "gamma_sigma0": 0.1, "probability": 0.5, "seeds": 4},
+        {"N": 1, "gamma_sigma0": 0.2, "probability": 1.0, "seeds": 4},
+        {"N": 4, "gamma_sigma0": 0.2, "probability": 0.5, "seeds": 4},
+    ]
+    # bound = max(0, 1 − 2εN/(√(2π)γσ0)): N=1, γσ0=0.2 → 1 − 0.2/(0.2·2.5066) = 0.601
+    assert info["bound"].iloc[1] == pytest.approx(1 - 0.2 / (math.sqrt(2 * math.pi) * 0.2))
+    assert info["bound"].iloc[2] == 0.0
+    assert info["gamma_sigma0_per_N"].tolist() == pytest.approx([0.1, 0.2, 0.05])
+
+
+def test_theorem4_thresholds_interpolate_in_log_and_slope() -> None:
+    info = pd.DataFrame(
+        {
+            "N": [1, 1, 1, 2, 2, 2],
+            "gamma_sigma0": [0.01, 0.1, 1.0, 0.01, 0.1, 1.0],
+            "probability": [0.0, 0.25, 0.75, 0.0, 0.0, 0.5],
+            "epsilon": 0.1,
+        }
+    )
+    thresholds = analysis.theorem4_thresholds(info)
+    # N=1: halfway between 0.1 and 1 in log → √0.1; N=2: exactly 1.0
+    assert thresholds["gamma_sigma0_measured"].tolist() == pytest.approx([math.sqrt(0.1), 1.0])
+    assert thresholds["gamma_sigma0_theorem"].tolist() == pytest.approx([0.4 / math.sqrt(2 * math.pi), 0.8 / math.sqrt(2 * math.pi)])
+    assert analysis.theorem4_slope(thresholds) == pytest.approx(math.log(1 / math.sqrt(0.1)) / math.log(2))
+    never = analysis.theorem4_thresholds(info.assign(probability=0.1))
+    assert never["gamma_sigma0_measured"].isna().all()
+
+
+def tradeoff_rows() -> pd.DataFrame:
+    runs = [  # (spectrum, method, knob column, knob value, sigma0, [(objective, degree) per seed])
+        ("s", "vanilla", None, None, None, [(-10.0, 90), (-10.0, 92)]),
+        ("s", "weight_decay", "gamma", 0.1, None, [(-10.0, 90), (-9.0, 90)]),
+        ("s", "weight_decay", "gamma", 1.0, None, [(-8.0, 95), (-8.0, 95)]),
+        ("s", "syre", "gamma", 0.1, 2.0, [(-9.8, 40), (-9.6, 50)]),
+        ("s", "syre", "gamma", 1.0, 2.0, [(-5.0, 10), (-5.0, 12)]),
+        ("s", "w_fix", "config.phi", 0.1, None, [(-9.0, 60), (-9.0, 60)]),
+        ("s", "dropout", "config.dropout", 0.1, None, [(-9.0, 80), (-9.0, 80)]),
+    ]
+    rows = []
+    for trial, (spectrum, method, knob, value, sigma0, seeds) in enumerate(runs):
+        for seed, (objective, degree) in enumerate(seeds):
+            row = {"trial_id": f"t{trial}", "method": method, "seed": seed, "config.spectrum": spectrum}
+            row.update({"gamma": np.nan, "sigma0": sigma0, "config.phi": 0.0, "config.dropout": 0.0})
+            if knob:
+                row[knob] = value
+            rows.append({**row, "iteration": 0, "metric.objective": 0.0, "metric.symmetry_degree": 100.0})
+            rows.append({**row, "iteration": 5, "metric.objective": objective, "metric.symmetry_degree": degree})
+    return pd.DataFrame(rows)
+
+
+def test_tradeoff_info_and_check_exact() -> None:
+    info = analysis.tradeoff_info(tradeoff_rows())
+    syre = info[info["method"] == "syre"]
+    assert syre["path"].tolist() == ["syre σ0=2", "syre σ0=2"]
+    assert syre["value"].tolist() == [0.1, 1.0]
+    assert syre["objective"].tolist() == pytest.approx([-9.7, -5.0])
+    assert syre["symmetry_degree"].tolist() == pytest.approx([45.0, 11.0])
+    assert info.loc[info["method"] == "w_fix", "value"].tolist() == [0.1]
+    assert info["excess_objective"].min() == 0.0
+    assert info.loc[info["method"] == "syre", "excess_objective"].tolist() == pytest.approx([0.3, 5.0])
+    check = analysis.tradeoff_check(info).set_index("method")
+    assert check.loc["syre", "min_symmetry_degree"] == 11.0
+    assert check.loc["weight_decay", "best_objective"] == -9.5
+    assert check["syre_lowest_degree"].all()
+    assert check["syre_objective_within_tolerance"].all()  # −9.7 ≤ −9.5 + 5%·9.5
+    strict = analysis.tradeoff_check(info.assign(objective=info["objective"].where(info["method"] != "syre", -8.0)))
+    assert not strict["syre_objective_within_tolerance"].any()  # −8 > −9.5 + 0.475
+
+
+def test_draw_steps_render() -> None:
+    df = theorem4_rows({(1, 0.2): [0.05, 0.2], (1, 0.4): [0.2, 0.3], (4, 0.4): [0.0, 0.11]})
+    info = analysis.theorem4_info(df)
+    for fig in (analysis.draw_theorem4(info, analysis.theorem4_thresholds(info)), analysis.draw_tradeoff(analysis.tradeoff_info(tradeoff_rows()))):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        assert buffer.getvalue()[:4] == b"\x89PNG"
+        assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+
+
+def test_analysis_imports_neither_torch_nor_ray() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, syre_tune.analysis, syre_tune.results; print('torch' in sys.modules, 'ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

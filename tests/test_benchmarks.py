@@ -1,0 +1,139 @@
+"""Contract tests over the registry, and each benchmark against a plain reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from syre_tune import benchmarks, metrics
+from syre_tune._random import seeded_normal
+from syre_tune.benchmarks import symmetry_objective, theorem4
+
+TINY = {
+    "symmetry_objective": {"dim": 12, "steps": 40, "report_every": 20},
+    "theorem4": {"n_symmetries": 3, "steps": 50},
+}
+METHOD_VALUES = {
+    "syre": {"sigma0": 1.0, "gamma": 0.5, "sigma_d": 0.1},
+    "weight_decay": {"gamma": 0.5},
+    "w_fix": {"phi": 0.2},
+    "dropout": {"dropout": 0.2},
+    "vanilla": {},
+}
+
+
+def collect(name: str, values: dict) -> list[tuple[int, dict]]:
+    bench = benchmarks.get(name)
+    cfg = bench.make_config(values)
+    reports: list[tuple[int, dict]] = []
+    bench.run(cfg, lambda iteration, m: reports.append((iteration, {k: np.asarray(v) for k, v in m.items()})))
+    return reports
+
+
+def test_every_benchmark_is_tested_here() -> None:
+    assert set(benchmarks.available()) == set(TINY)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_contract_reports_every_metric_per_seed(name: str) -> None:
+    bench = benchmarks.get(name)
+    assert bench.summary and bench.metrics
+    reports = collect(name, {**TINY[name], "seeds": (3, 7, 11)})
+    assert reports
+    iterations = [it for it, _ in reports]
+    assert iterations == sorted(set(iterations))
+    for _, values in reports:
+        assert set(values) == set(bench.metrics)
+        for array in values.values():
+            assert array.shape == (3,) and np.isfinite(array).all()
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_a_seed_gives_the_same_row_whatever_its_batch(name: str) -> None:
+    alone = collect(name, {**TINY[name], "seeds": (7,)})
+    batched = collect(name, {**TINY[name], "seeds": (3, 7, 11)})
+    for (_, a), (_, b) in zip(alone, batched):
+        for key in a:
+            np.testing.assert_allclose(a[key][0], b[key][1], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_VALUES))
+def test_symmetry_objective_runs_every_method(method: str) -> None:
+    reports = collect("symmetry_objective", {**TINY["symmetry_objective"], "method": method, **METHOD_VALUES[method]})
+    assert len(reports) == 3  # steps 0, 20 and the end
+
+
+def test_symmetry_objective_gradient_is_the_literal_objective() -> None:
+    """The hand-written gradient 4(wᵀw)w − 2Bw equals autograd of (wᵀw)² − wᵀBw."""
+    cfg = symmetry_objective.Config(dim=9, seeds=(0, 1))
+    spectrum, eigvecs, eigvals = symmetry_objective.make_problem(cfg, torch.float64)
+    w = torch.randn(2, 9, dtype=torch.float64, requires_grad=True)
+    literal = ((w * w).sum(-1) ** 2 - torch.einsum("sd,sde,se->s", w, spectrum, w)).sum()
+    (grad,) = torch.autograd.grad(literal, w)
+    f, ours = symmetry_objective.objective_and_grad(w.detach(), spectrum, structured=False)
+    torch.testing.assert_close(ours, grad)
+    # the eigendecomposition is of B: B v_i = λ_i v_i
+    torch.testing.assert_close(torch.bmm(spectrum, eigvecs), eigvecs * eigvals.unsqueeze(1))
+
+
+def test_symmetry_objective_vanilla_collapses_and_syre_keeps_coordinates() -> None:
+    common = {"spectrum": "structured", "dim": 40, "steps": 3000, "report_every": 3000, "seeds": (0, 1)}
+    vanilla = collect("symmetry_objective", {**common, "method": "vanilla"})[-1][1]
+    syre = collect("symmetry_objective", {**common, "method": "syre", "sigma0": 20.0, "gamma": 10.0})[-1][1]
+    assert syre["symmetry_degree"].mean() < vanilla["symmetry_degree"].mean() - 5
+
+
+def test_theorem4_delta_matches_reflection_strength_and_closed_form() -> None:
+    """The vectorised Eq. 9 equals metrics.reflection_strength on the literal l_ar, and with D = I
+    equals −4γ v_iᵀθ0 (so |Δ_i| = 4γ|v_iᵀθ0|)."""
+    cfg = theorem4.Config(n_symmetries=3, extra_dims=2, seeds=(5,), sigma0=0.3, gamma=0.2, steps=300)
+    reports = []
+    theorem4.run(cfg, lambda it, m: reports.append(m))
+    measured = float(reports[-1]["min_abs_delta"][0])
+
+    basis, target = theorem4.make_problem(cfg)
+    basis, target = basis[0], target[0]
+    theta0 = seeded_normal((cfg.dim,), cfg.sigma0, seed=5, name="w", dtype=torch.float64)
+    w = seeded_normal((cfg.dim,), cfg.init_std, seed=5, name="init", dtype=torch.float64)
+    theta = w - theta0
+    for _ in range(cfg.steps):  # plain GD on the literal objective with autograd
+        theta = theta.detach().requires_grad_(True)
+        objective = theorem4.loss((theta + theta0)[None], basis[None], target[None], 3)[0] + cfg.gamma * (theta**2).sum()
+        (grad,) = torch.autograd.grad(objective, theta)
+        theta = theta - cfg.lr * grad
+    theta = theta.detach()
+
+    def loss_ar(t: torch.Tensor) -> torch.Tensor:
+        return theorem4.loss((t + theta0)[None], basis[None], target[None], 3)[0] + cfg.gamma * (t**2).sum()
+
+    projectors = [torch.outer(basis[:, i], basis[:, i]) for i in range(3)]
+    centres = [-(p @ theta0) for p in projectors]
+    delta = metrics.reflection_strength(loss_ar, theta, projectors, centres)
+    assert measured == pytest.approx(delta.abs().min().item(), rel=1e-6)
+    closed_form = 4 * cfg.gamma * (basis[:, :3].T @ theta0).abs()
+    torch.testing.assert_close(delta.abs(), closed_form, rtol=1e-6, atol=1e-12)
+
+
+def test_theorem4_probability_is_monotone_in_gamma_sigma0() -> None:
+    probabilities = []
+    for sigma0 in (0.01, 0.1, 1.0):
+        reports = collect("theorem4", {"n_symmetries": 4, "sigma0": sigma0, "gamma": 0.1, "seeds": tuple(range(64)), "steps": 200})
+        probabilities.append(float((reports[-1][1]["min_abs_delta"] > 0.01).mean()))
+    assert probabilities == sorted(probabilities) and probabilities[0] < 0.2 and probabilities[-1] > 0.8
+
+
+def test_theorem4_without_syre_is_exactly_symmetric() -> None:
+    reports = collect("theorem4", {"n_symmetries": 2, "method": "weight_decay", "gamma": 0.1, "seeds": (0, 1), "steps": 50})
+    assert np.all(reports[-1][1]["min_abs_delta"] < 1e-12)  # zero up to rounding in the rotated basis
+
+
+def test_config_errors_name_the_key() -> None:
+    bench = benchmarks.get("theorem4")
+    with pytest.raises(benchmarks.ConfigError, match="n_symetries"):
+        bench.make_config({"n_symetries": 2})
+    with pytest.raises(benchmarks.ConfigError, match="sigma0"):
+        bench.make_config({"sigma0": -1.0})
+    assert math.isclose(bench.make_config({"sigma0": 1}).sigma0, 1.0)

@@ -1,0 +1,126 @@
+"""The command line end to end: a smoke study on local Ray → Parquet → figures; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "syre_tune.cli"]
+
+
+def syre_tune(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    storage = tmp_path_factory.mktemp("storage")
+    done = syre_tune("run", "studies/quickstart.yaml", "--smoke", "--storage", str(storage))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "wrote" in done.stdout
+    return storage / "quickstart"
+
+
+def test_quickstart_writes_one_parquet_dataset_per_study(quickstart: Path) -> None:
+    assert sorted(p.name for p in quickstart.iterdir()) == ["theorem4", "tradeoff"]
+    for study in ("theorem4", "tradeoff"):
+        table = pads.dataset(quickstart / study / "results", format="parquet").to_table()
+        names = table.column_names
+        assert names[:10] == ["study", "trial_id", "benchmark", "method", "sigma0", "sigma_d", "gamma", "seed", "iteration", "time_s"]
+        assert any(n.startswith("config.") for n in names) and any(n.startswith("metric.") for n in names)
+        df = table.to_pandas()
+        assert set(df["study"]) == {study}
+        assert not df.duplicated(["trial_id", "seed", "iteration"]).any()
+        provenance = json.loads((quickstart / study / "provenance.json").read_text())
+        assert {"ray", "torch", "syre_tune", "started", "finished"} <= set(provenance)
+        assert provenance["rows"] == len(df) and provenance["errored"] == []
+        assert (quickstart / study / "study.yaml").exists()
+        assert not list((quickstart / study / "results").glob(".*tmp"))
+
+
+def test_theorem4_rows(quickstart: Path) -> None:
+    df = pads.dataset(quickstart / "theorem4" / "results").to_table().to_pandas()
+    assert df["config.n_symmetries"].nunique() >= 3
+    assert df.groupby(["config.n_symmetries", "sigma0"])["seed"].nunique().min() >= 50
+    assert df["sigma_d"].eq(0.0).all() and df["metric.grad_norm"].max() < 1e-6
+
+
+def test_tradeoff_nulls_unused_knobs(quickstart: Path) -> None:
+    df = pads.dataset(quickstart / "tradeoff" / "results").to_table().to_pandas()
+    assert set(df["method"]) == {"syre", "weight_decay", "w_fix", "dropout", "vanilla"}
+    assert df.loc[df["method"] == "w_fix", ["sigma0", "gamma"]].isna().all().all()
+    assert df.loc[df["method"] == "weight_decay", "sigma0"].isna().all()
+    assert df.loc[df["method"] == "syre", ["sigma0", "gamma"]].notna().all().all()
+
+
+def test_figures_and_tables_written(quickstart: Path) -> None:
+    for study, stem in (("theorem4", "theorem4"), ("tradeoff", "tradeoff")):
+        figures = quickstart / study / "figures"
+        for suffix in ("png", "pdf"):
+            assert (figures / f"{stem}.{suffix}").stat().st_size > 1000
+        assert list(figures.glob("*.csv"))
+
+
+def test_other_readers_need_no_package(quickstart: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    polars = pytest.importorskip("polars")
+    import pandas as pd
+
+    results = quickstart / "theorem4" / "results"
+    expected = len(pd.read_parquet(results))
+    assert duckdb.sql(f"select count(*) from read_parquet('{results}/*.parquet')").fetchall()[0][0] == expected
+    assert polars.read_parquet(f"{results}/*.parquet").height == expected
+
+
+def test_analyze_command_on_a_folder_of_studies(quickstart: Path, tmp_path: Path) -> None:
+    done = syre_tune("analyze", str(quickstart), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "theorem4" / "theorem4.png").exists() and (tmp_path / "tradeoff" / "tradeoff.png").exists()
+
+
+def test_list() -> None:
+    done = syre_tune("list")
+    assert done.returncode == 0
+    assert "theorem4" in done.stdout and "symmetry_objective" in done.stdout and "studies/quickstart.yaml" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (None, "no such study file"),
+        ("benchmark: [unclosed\n", "not valid YAML"),
+        ("benchmark: mnist_mlp\n", "unknown benchmark 'mnist_mlp'"),
+        ("benchmark: theorem4\nconfig: {colour: red}\n", "config.colour: unknown key"),
+        ("benchmark: theorem4\nconfig: {sigma0: -1.0}\n", "config.sigma0: expected a number >= 0"),
+        ("benchmark: theorem4\nsweep: {gamma: {grid: [1.0, -0.5]}}\n", "sweep.gamma: expected a number >= 0"),
+    ],
+)
+def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: str | None, needle: str) -> None:
+    study = tmp_path / "bad.yaml"
+    if content is not None:
+        study.write_text(content)
+    storage = tmp_path / "storage"
+    done = syre_tune("run", str(study), "--storage", str(storage), timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr
+    assert not storage.exists()
+
+
+def test_existing_results_are_not_overwritten_silently(tmp_path: Path) -> None:
+    (tmp_path / "storage" / "theorem4").mkdir(parents=True)
+    done = syre_tune("run", "studies/theorem4.yaml", "--storage", str(tmp_path / "storage"), timeout=120)
+    assert done.returncode == 2 and "already exists" in done.stderr
+
+
+def test_analyze_missing_folder(tmp_path: Path) -> None:
+    done = syre_tune("analyze", str(tmp_path / "nothing"))
+    assert done.returncode == 2 and "no study results" in done.stderr
