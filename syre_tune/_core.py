@@ -283,7 +283,9 @@ class Syre:
         out = {}
         for entry in self._attached(model):
             diag = self._entry_diag(entry)
-            out[entry.name] = torch.ones_like(self._trainable(entry)).detach() if diag is None else diag.detach().clone()
+            out[entry.name] = (
+                torch.ones_like(self._trainable(entry)).detach() if diag is None else diag.detach().clone()
+            )
         return out
 
     def offsets(self, model: nn.Module) -> dict[str, torch.Tensor]:

@@ -102,11 +102,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     failed = False
     try:
         for study, target in zip(studies, targets):
-            print(f"[syre-tune] study {study.name}: {study.num_trials} trials of {study.benchmark} "
-                  f"({len(study.seeds)} seeds) -> {target}", flush=True)
+            print(
+                f"[syre-tune] study {study.name}: {study.num_trials} trials of {study.benchmark} "
+                f"({len(study.seeds)} seeds) -> {target}",
+                flush=True,
+            )
             summary = runner.run_study(study, target, address=args.address)
-            print(f"[syre-tune] {study.name}: {summary.trials} trials, {summary.rows} rows in "
-                  f"{summary.wall_s:.1f} s -> {target / 'results'}", flush=True)
+            print(
+                f"[syre-tune] {study.name}: {summary.trials} trials, {summary.rows} rows in "
+                f"{summary.wall_s:.1f} s -> {target / 'results'}",
+                flush=True,
+            )
             if summary.errored:
                 failed = True
                 print(f"[syre-tune] {study.name}: failed trials: {', '.join(summary.errored)}", file=sys.stderr)

@@ -79,14 +79,11 @@ def _as_feature_matrix(features: Any, name: str) -> Tensor:
     tensor = _as_real_floating_tensor(features, name)
     if tensor.ndim not in (2, 3):
         raise ValueError(
-            f"{name} must be 2-D (samples, units) or 3-D (batch, samples, units), "
-            f"got shape {tuple(tensor.shape)}"
+            f"{name} must be 2-D (samples, units) or 3-D (batch, samples, units), got shape {tuple(tensor.shape)}"
         )
     samples, units = tensor.shape[-2], tensor.shape[-1]
     if samples == 0 or units == 0:
-        raise ValueError(
-            f"{name} must have at least one sample and one unit, got shape {tuple(tensor.shape)}"
-        )
+        raise ValueError(f"{name} must have at least one sample and one unit, got shape {tuple(tensor.shape)}")
     _require_finite(tensor, name)
     return tensor
 
@@ -155,8 +152,7 @@ def covariance_rank(features: Any, threshold: float = 1e-4) -> Tensor:
     samples = features.shape[-2]
     if samples < 2:
         raise ValueError(
-            "features must have at least 2 samples to estimate a covariance, "
-            f"got shape {tuple(features.shape)}"
+            f"features must have at least 2 samples to estimate a covariance, got shape {tuple(features.shape)}"
         )
     threshold = _as_real_scalar(threshold, "threshold")
     if threshold < 0:
@@ -248,13 +244,9 @@ def symmetry_degree(w: Any, eigvecs: Any, c_th: float) -> Tensor:
     w = _as_real_floating_tensor(w, "w")
     eigvecs = _as_real_floating_tensor(eigvecs, "eigvecs")
     if w.ndim not in (1, 2) or w.shape[-1] == 0:
-        raise ValueError(
-            f"w must be 1-D (d,) or 2-D (batch, d) with d >= 1, got shape {tuple(w.shape)}"
-        )
+        raise ValueError(f"w must be 1-D (d,) or 2-D (batch, d) with d >= 1, got shape {tuple(w.shape)}")
     if eigvecs.ndim not in (2, 3) or eigvecs.shape[-1] != eigvecs.shape[-2]:
-        raise ValueError(
-            f"eigvecs must be 2-D (d, d) or 3-D (batch, d, d), got shape {tuple(eigvecs.shape)}"
-        )
+        raise ValueError(f"eigvecs must be 2-D (d, d) or 3-D (batch, d, d), got shape {tuple(eigvecs.shape)}")
     dimension = w.shape[-1]
     if eigvecs.shape[-1] != dimension:
         raise ValueError(
@@ -288,18 +280,14 @@ def _projector_tolerance(dtype: torch.dtype) -> float:
     return math.sqrt(torch.finfo(dtype).eps)
 
 
-def _stack_vectors_or_matrices(
-    value: Any, name: str, dtype: torch.dtype, device: torch.device
-) -> Tensor:
+def _stack_vectors_or_matrices(value: Any, name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Turn a list/tuple of tensors or arrays, or one stacked tensor/array, into one tensor.
 
     The result has a leading dimension indexing the entries; its shape is checked by the caller.
     """
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         # Lists and tuples: convert entry by entry so that a bad entry is named by its index.
-        items = [
-            _as_real_floating_tensor(item, f"{name}[{index}]") for index, item in enumerate(value)
-        ]
+        items = [_as_real_floating_tensor(item, f"{name}[{index}]") for index, item in enumerate(value)]
         if not items:
             raise ValueError(f"{name} must contain at least one entry, got an empty sequence")
         shapes = [tuple(item.shape) for item in items]
@@ -355,9 +343,7 @@ def reflection_strength(
     _require_finite(theta, "theta")
     dimension = theta.shape[0]
 
-    projector_stack = _stack_vectors_or_matrices(
-        projectors, "projectors", theta.dtype, theta.device
-    )
+    projector_stack = _stack_vectors_or_matrices(projectors, "projectors", theta.dtype, theta.device)
     if projector_stack.ndim != 3 or projector_stack.shape[1:] != (dimension, dimension):
         raise ValueError(
             f"projectors must be N matrices of shape ({dimension}, {dimension}) to match theta, "
@@ -397,9 +383,7 @@ def reflection_strength(
     def evaluate(point: Tensor, description: str) -> Tensor:
         value = torch.as_tensor(loss(point))
         if value.numel() != 1:
-            raise ValueError(
-                f"loss must return a scalar, got shape {tuple(value.shape)} at {description}"
-            )
+            raise ValueError(f"loss must return a scalar, got shape {tuple(value.shape)} at {description}")
         return value.reshape(()).to(theta.dtype)
 
     loss_at_theta = evaluate(theta, "theta")

@@ -218,7 +218,10 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
             if key in RESERVED:
                 raise fail(f"{where}.{key}", "is set by the study's `seeds` / the runner, not in config")
             if key not in fields:
-                raise fail(f"{where}.{key}", f"unknown key for benchmark {bench.name}; expected one of {sorted(fields - set(RESERVED))}")
+                raise fail(
+                    f"{where}.{key}",
+                    f"unknown key for benchmark {bench.name}; expected one of {sorted(fields - set(RESERVED))}",
+                )
         return dict(mapping)
 
     fixed = check_keys("config", spec.get("config"))
@@ -236,7 +239,9 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
         if not isinstance(variant, Mapping) or set(variant) - {"config", "sweep"}:
             raise fail(where, f"expected a mapping with `config` and/or `sweep`, got {variant!r}")
         v_fixed = check_keys(f"{where}.config", variant.get("config"))
-        v_grid, v_sampled = _parse_sweep(fail, f"{where}.sweep", check_keys(f"{where}.sweep", variant.get("sweep")), search)
+        v_grid, v_sampled = _parse_sweep(
+            fail, f"{where}.sweep", check_keys(f"{where}.sweep", variant.get("sweep")), search
+        )
         if v_sampled:
             raise fail(f"{where}.sweep", "variants take grid axes only")
         axes = {**grid_axes, **v_grid}
@@ -337,7 +342,9 @@ def _parse_sweep(fail, where: str, sweep: dict[str, Any], search: str) -> tuple[
                 raise fail(f"{here}.{kind}", f"expected [low, high], got {value!r}")
             low, high = (_number(fail, f"{here}.{kind}", v) for v in value)
             if high <= low or (kind == "loguniform" and low <= 0):
-                raise fail(f"{here}.{kind}", f"expected {'0 < ' if kind == 'loguniform' else ''}low < high, got {value!r}")
+                raise fail(
+                    f"{here}.{kind}", f"expected {'0 < ' if kind == 'loguniform' else ''}low < high, got {value!r}"
+                )
             sampled[key] = Axis(key, kind, low=low, high=high)
     return grid, sampled
 

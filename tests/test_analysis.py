@@ -26,7 +26,9 @@ def theorem4_rows(deltas: dict[tuple[int, float], list[float]], epsilon: float =
 
 
 def test_theorem4_info_exact() -> None:
-    df = theorem4_rows({(1, 0.2): [0.05, 0.2, 0.3, 0.01], (1, 0.4): [0.2, 0.3, 0.4, 0.5], (4, 0.4): [0.0, 0.11, 0.2, 0.09]})
+    df = theorem4_rows(
+        {(1, 0.2): [0.05, 0.2, 0.3, 0.01], (1, 0.4): [0.2, 0.3, 0.4, 0.5], (4, 0.4): [0.0, 0.11, 0.2, 0.09]}
+    )
     info = analysis.theorem4_info(df)
     assert info[["N", "gamma_sigma0", "probability", "seeds"]].to_dict("records") == [
         {"N": 1, "gamma_sigma0": 0.1, "probability": 0.5, "seeds": 4},
@@ -51,7 +53,9 @@ def test_theorem4_thresholds_interpolate_in_log_and_slope() -> None:
     thresholds = analysis.theorem4_thresholds(info)
     # N=1: halfway between 0.1 and 1 in log → √0.1; N=2: exactly 1.0
     assert thresholds["gamma_sigma0_measured"].tolist() == pytest.approx([math.sqrt(0.1), 1.0])
-    assert thresholds["gamma_sigma0_theorem"].tolist() == pytest.approx([0.4 / math.sqrt(2 * math.pi), 0.8 / math.sqrt(2 * math.pi)])
+    assert thresholds["gamma_sigma0_theorem"].tolist() == pytest.approx(
+        [0.4 / math.sqrt(2 * math.pi), 0.8 / math.sqrt(2 * math.pi)]
+    )
     assert analysis.theorem4_slope(thresholds) == pytest.approx(math.log(1 / math.sqrt(0.1)) / math.log(2))
     never = analysis.theorem4_thresholds(info.assign(probability=0.1))
     assert never["gamma_sigma0_measured"].isna().all()
@@ -101,7 +105,10 @@ def test_tradeoff_info_and_check_exact() -> None:
 def test_draw_steps_render() -> None:
     df = theorem4_rows({(1, 0.2): [0.05, 0.2], (1, 0.4): [0.2, 0.3], (4, 0.4): [0.0, 0.11]})
     info = analysis.theorem4_info(df)
-    for fig in (analysis.draw_theorem4(info, analysis.theorem4_thresholds(info)), analysis.draw_tradeoff(analysis.tradeoff_info(tradeoff_rows()))):
+    for fig in (
+        analysis.draw_theorem4(info, analysis.theorem4_thresholds(info)),
+        analysis.draw_tradeoff(analysis.tradeoff_info(tradeoff_rows())),
+    ):
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         assert buffer.getvalue()[:4] == b"\x89PNG"

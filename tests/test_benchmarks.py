@@ -101,7 +101,9 @@ def test_theorem4_delta_matches_reflection_strength_and_closed_form() -> None:
     theta = w - theta0
     for _ in range(cfg.steps):  # plain GD on the literal objective with autograd
         theta = theta.detach().requires_grad_(True)
-        objective = theorem4.loss((theta + theta0)[None], basis[None], target[None], 3)[0] + cfg.gamma * (theta**2).sum()
+        objective = (
+            theorem4.loss((theta + theta0)[None], basis[None], target[None], 3)[0] + cfg.gamma * (theta**2).sum()
+        )
         (grad,) = torch.autograd.grad(objective, theta)
         theta = theta - cfg.lr * grad
     theta = theta.detach()
@@ -120,13 +122,17 @@ def test_theorem4_delta_matches_reflection_strength_and_closed_form() -> None:
 def test_theorem4_probability_is_monotone_in_gamma_sigma0() -> None:
     probabilities = []
     for sigma0 in (0.01, 0.1, 1.0):
-        reports = collect("theorem4", {"n_symmetries": 4, "sigma0": sigma0, "gamma": 0.1, "seeds": tuple(range(64)), "steps": 200})
+        reports = collect(
+            "theorem4", {"n_symmetries": 4, "sigma0": sigma0, "gamma": 0.1, "seeds": tuple(range(64)), "steps": 200}
+        )
         probabilities.append(float((reports[-1][1]["min_abs_delta"] > 0.01).mean()))
     assert probabilities == sorted(probabilities) and probabilities[0] < 0.2 and probabilities[-1] > 0.8
 
 
 def test_theorem4_without_syre_is_exactly_symmetric() -> None:
-    reports = collect("theorem4", {"n_symmetries": 2, "method": "weight_decay", "gamma": 0.1, "seeds": (0, 1), "steps": 50})
+    reports = collect(
+        "theorem4", {"n_symmetries": 2, "method": "weight_decay", "gamma": 0.1, "seeds": (0, 1), "steps": 50}
+    )
     assert np.all(reports[-1][1]["min_abs_delta"] < 1e-12)  # zero up to rounding in the rotated basis
 
 

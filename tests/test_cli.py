@@ -34,7 +34,18 @@ def test_quickstart_writes_one_parquet_dataset_per_study(quickstart: Path) -> No
     for study in ("theorem4", "tradeoff"):
         table = pads.dataset(quickstart / study / "results", format="parquet").to_table()
         names = table.column_names
-        assert names[:10] == ["study", "trial_id", "benchmark", "method", "sigma0", "sigma_d", "gamma", "seed", "iteration", "time_s"]
+        assert names[:10] == [
+            "study",
+            "trial_id",
+            "benchmark",
+            "method",
+            "sigma0",
+            "sigma_d",
+            "gamma",
+            "seed",
+            "iteration",
+            "time_s",
+        ]
         assert any(n.startswith("config.") for n in names) and any(n.startswith("metric.") for n in names)
         df = table.to_pandas()
         assert set(df["study"]) == {study}
@@ -89,7 +100,9 @@ def test_analyze_command_on_a_folder_of_studies(quickstart: Path, tmp_path: Path
 def test_list() -> None:
     done = syre_tune("list")
     assert done.returncode == 0
-    assert "theorem4" in done.stdout and "symmetry_objective" in done.stdout and "studies/quickstart.yaml" in done.stdout
+    assert (
+        "theorem4" in done.stdout and "symmetry_objective" in done.stdout and "studies/quickstart.yaml" in done.stdout
+    )
 
 
 @pytest.mark.parametrize(

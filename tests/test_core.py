@@ -54,8 +54,12 @@ def test_gradient_equals_literal_objective(mode: str, store: str) -> None:
     assert torch.allclose(loss, literal, atol=1e-12)
     trainable = dict(model.named_parameters())
     for name in theta:
-        key = name if mode == "anchor" else name.replace(".weight", ".parametrizations.weight.original").replace(
-            ".bias", ".parametrizations.bias.original"
+        key = (
+            name
+            if mode == "anchor"
+            else name.replace(".weight", ".parametrizations.weight.original").replace(
+                ".bias", ".parametrizations.bias.original"
+            )
         )
         assert torch.allclose(trainable[key].grad, theta[name].grad, atol=1e-12), name
 
@@ -72,7 +76,11 @@ def test_bias_and_anchor_follow_the_same_trajectory(optimizer: str) -> None:
     for mode in ("bias", "anchor"):
         syre = Syre(0.5, 0.05, sigma_d=0.1, seed=11, mode=mode)
         model = syre.attach(make_mlp())
-        opt = torch.optim.SGD(model.parameters(), lr=0.05) if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=1e-2)
+        opt = (
+            torch.optim.SGD(model.parameters(), lr=0.05)
+            if optimizer == "sgd"
+            else torch.optim.Adam(model.parameters(), lr=1e-2)
+        )
         models.append(model), syres.append(syre), opts.append(opt)
     start = [s.effective_parameters(m) for s, m in zip(syres, models)]
     for name in start[0]:

@@ -30,9 +30,7 @@ def orthonormal_columns(rows: int, columns: int, seed: int) -> torch.Tensor:
     return q
 
 
-def matrix_with_singular_values(
-    singular_values: list[float], samples: int, units: int, seed: int = 0
-) -> torch.Tensor:
+def matrix_with_singular_values(singular_values: list[float], samples: int, units: int, seed: int = 0) -> torch.Tensor:
     """(samples, units) float64 matrix whose non-zero singular values are exactly as given."""
     rank = len(singular_values)
     left = orthonormal_columns(samples, rank, seed)
@@ -133,9 +131,7 @@ def test_covariance_rank_of_data_in_a_two_dimensional_subspace() -> None:
 
 def test_covariance_rank_counts_known_eigenvalues_against_the_threshold() -> None:
     features = features_with_covariance_eigenvalues([1.0, 1e-3, 1e-5], samples=40)
-    torch.testing.assert_close(
-        torch.cov(features.T), torch.diag(torch.tensor([1.0, 1e-3, 1e-5], dtype=torch.float64))
-    )
+    torch.testing.assert_close(torch.cov(features.T), torch.diag(torch.tensor([1.0, 1e-3, 1e-5], dtype=torch.float64)))
     assert covariance_rank(features).item() == 2  # default threshold 1e-4
     assert covariance_rank(features, threshold=1e-6).item() == 3
     assert covariance_rank(features, threshold=0.5).item() == 1
@@ -325,9 +321,7 @@ def test_symmetry_degree_batched_w_and_eigenvectors_equals_loop() -> None:
     w = torch.stack([torch.tensor([1.0, 0.0], dtype=torch.float64), bases[1, :, 1], bases[0, :, 0]])
     batched = symmetry_degree(w, bases, c_th=1e-6)
     assert batched.tolist() == [1, 1, 0]
-    looped = [
-        symmetry_degree(row, basis, c_th=1e-6).item() for row, basis in zip(w, bases, strict=True)
-    ]
+    looped = [symmetry_degree(row, basis, c_th=1e-6).item() for row, basis in zip(w, bases, strict=True)]
     assert batched.tolist() == looped
 
 
@@ -350,9 +344,7 @@ def test_symmetry_degree_rejects_non_positive_threshold(c_th: float) -> None:
         (torch.ones(3, 2), torch.eye(2).expand(4, 2, 2), "batch size"),  # batch mismatch
     ],
 )
-def test_symmetry_degree_rejects_bad_shapes(
-    w: torch.Tensor, eigvecs: torch.Tensor, argument: str
-) -> None:
+def test_symmetry_degree_rejects_bad_shapes(w: torch.Tensor, eigvecs: torch.Tensor, argument: str) -> None:
     with pytest.raises(ValueError, match=argument):
         symmetry_degree(w, eigvecs, c_th=0.1)
 
@@ -360,9 +352,7 @@ def test_symmetry_degree_rejects_bad_shapes(
 # --------------------------------------------------------------------- reflection_strength
 
 
-def invariant_part(
-    theta: torch.Tensor, projector: torch.Tensor, centre: torch.Tensor
-) -> torch.Tensor:
+def invariant_part(theta: torch.Tensor, projector: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     """f(theta) that depends on theta' = theta - centre only through ||P theta'|| and (I-P) theta'.
 
     The reflection theta' -> (I - 2P) theta' keeps both, so f is invariant under it. With
@@ -426,9 +416,7 @@ def test_reflection_strength_matches_closed_form_for_general_projectors() -> Non
 
 def test_reflection_strength_of_a_symmetric_loss_is_zero() -> None:
     zero = torch.zeros(2, dtype=torch.float64)
-    result = reflection_strength(
-        lambda theta: invariant_part(theta, E1, zero), torch.tensor([0.7, -0.2]), [E1]
-    )
+    result = reflection_strength(lambda theta: invariant_part(theta, E1, zero), torch.tensor([0.7, -0.2]), [E1])
     assert abs(result.item()) < 1e-6
 
 

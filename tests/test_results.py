@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,26 @@ from syre_tune.benchmarks._common import config_fields
 def buffer() -> results.RowBuffer:
     schema = results.schema_for(config_fields(theorem4.Config), theorem4.METRICS)
     cfg = theorem4.Config(seeds=(4, 5), n_symmetries=3, sigma0=0.5, gamma=0.1)
-    identity = {"study": "s", "trial_id": "t1", "benchmark": "theorem4", "method": "syre", "sigma0": 0.5, "gamma": 0.1, "sigma_d": 0.0}
+    identity = {
+        "study": "s",
+        "trial_id": "t1",
+        "benchmark": "theorem4",
+        "method": "syre",
+        "sigma0": 0.5,
+        "gamma": 0.1,
+        "sigma_d": 0.0,
+    }
     return results.RowBuffer(schema, identity, {f: getattr(cfg, f) for f in cfg.__dataclass_fields__})
 
 
 def test_schema_columns_and_types() -> None:
     schema = results.schema_for(config_fields(theorem4.Config), theorem4.METRICS)
     assert schema.names[:10] == list(results.IDENTITY.names)
-    assert "config.n_symmetries" in schema.names and "config.seeds" not in schema.names and "config.sigma0" not in schema.names
+    assert (
+        "config.n_symmetries" in schema.names
+        and "config.seeds" not in schema.names
+        and "config.sigma0" not in schema.names
+    )
     assert str(schema.field("config.n_symmetries").type) == "int64"
     assert str(schema.field("config.relative").type) == "bool"
     assert schema.names[-2:] == ["metric.min_abs_delta", "metric.grad_norm"]
@@ -38,7 +49,10 @@ def test_row_buffer_round_trip(tmp_path: Path) -> None:
     path = results.write_table_atomic(rows.to_table(), tmp_path / "results" / "part-t1.parquet")
     df = pq.read_table(path).to_pandas()
     assert df[["seed", "iteration", "metric.min_abs_delta", "metric.grad_norm"]].values.tolist() == [
-        [4, 0, 1.0, 0.5], [5, 0, 2.0, 0.25], [4, 10, 3.0, 0.0], [5, 10, 4.0, 0.0]
+        [4, 0, 1.0, 0.5],
+        [5, 0, 2.0, 0.25],
+        [4, 10, 3.0, 0.0],
+        [5, 10, 4.0, 0.0],
     ]
     assert df["config.n_symmetries"].tolist() == [3] * 4 and df["sigma0"].tolist() == [0.5] * 4
     assert results.read(tmp_path).shape == (4, len(rows.schema))
@@ -53,6 +67,6 @@ def test_report_with_wrong_metrics_is_an_error() -> None:
 
 
 def test_atomic_writer_leaves_nothing_on_failure(tmp_path: Path) -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         results.write_table_atomic("not a table", tmp_path / "part.parquet")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []

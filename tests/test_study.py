@@ -52,7 +52,10 @@ seeds_per_trial: 4
 
 
 def test_smoke_block_overrides(tmp_path: Path) -> None:
-    path = write(tmp_path, "benchmark: theorem4\nconfig: {steps: 1000, gamma: 0.1}\nseeds: 500\nsmoke: {config: {steps: 10}, seeds: 3}\n")
+    path = write(
+        tmp_path,
+        "benchmark: theorem4\nconfig: {steps: 1000, gamma: 0.1}\nseeds: 500\nsmoke: {config: {steps: 10}, seeds: 3}\n",
+    )
     (full,) = study.load(path)
     (smoke,) = study.load(path, smoke=True)
     assert full.fixed == {"steps": 1000, "gamma": 0.1} and len(full.seeds) == 500
@@ -60,7 +63,9 @@ def test_smoke_block_overrides(tmp_path: Path) -> None:
 
 
 def test_random_search_axes(tmp_path: Path) -> None:
-    path = write(tmp_path, "benchmark: theorem4\nsearch: random\nnum_samples: 5\nsweep: {sigma0: {loguniform: [0.001, 1.0]}}\n")
+    path = write(
+        tmp_path, "benchmark: theorem4\nsearch: random\nnum_samples: 5\nsweep: {sigma0: {loguniform: [0.001, 1.0]}}\n"
+    )
     (s,) = study.load(path)
     assert s.sampled[0].kind == "loguniform" and s.num_trials == 5
 
@@ -83,7 +88,10 @@ def test_random_search_axes(tmp_path: Path) -> None:
         ("benchmark: theorem4\nsearch: optuna\n", "search: expected grid or random"),
         ("- just\n- a list\n", "expected a mapping of study keys"),
         ("benchmark: theorem4\nconfig: {method: syre\n", "not valid YAML"),
-        ("benchmark: symmetry_objective\nconfig: {spectrum: diagonal}\n", "config.spectrum: expected one of ['unstructured', 'structured']"),
+        (
+            "benchmark: symmetry_objective\nconfig: {spectrum: diagonal}\n",
+            "config.spectrum: expected one of ['unstructured', 'structured']",
+        ),
     ],
 )
 def test_errors_name_file_key_value_and_expectation(tmp_path: Path, text: str, needle: str) -> None:
@@ -102,3 +110,23 @@ def test_missing_file_and_smoke_without_block(tmp_path: Path) -> None:
     path = write(tmp_path, "benchmark: theorem4\n")
     with pytest.raises(study.StudyError, match="no smoke: block"):
         study.load(path, smoke=True)
+
+
+def test_cluster_yaml_has_the_launcher_keys() -> None:
+    import yaml
+
+    document = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    keys = {
+        "cluster_name",
+        "max_workers",
+        "provider",
+        "auth",
+        "available_node_types",
+        "head_node_type",
+        "file_mounts",
+        "setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+    }
+    assert keys <= set(document)
+    assert document["head_node_type"] in document["available_node_types"]

@@ -68,8 +68,15 @@ def draw_tradeoff(info: pd.DataFrame) -> Any:
         for path, group in data.groupby("path"):
             group = group.sort_values("value")
             marker = "*" if path == "vanilla" else "o"
-            ax.plot(group["excess_objective"], group["symmetry_degree"], marker=marker, ms=9 if marker == "*" else 5,
-                    color=colors[path], label=path, lw=1.5)
+            ax.plot(
+                group["excess_objective"],
+                group["symmetry_degree"],
+                marker=marker,
+                ms=9 if marker == "*" else 5,
+                color=colors[path],
+                label=path,
+                lw=1.5,
+            )
         best = float(data["objective"].min())
         ax.set_xscale("symlog", linthresh=max(1e-6, 1e-3 * abs(best)))
         ax.set_xlim(left=0)

@@ -82,7 +82,9 @@ def theorem4_thresholds(info: pd.DataFrame, level: float = 0.5) -> pd.DataFrame:
         rows.append(
             {
                 "N": int(n),
-                "gamma_sigma0_measured": _crossing(group["gamma_sigma0"].to_numpy(), group["probability"].to_numpy(), level),
+                "gamma_sigma0_measured": _crossing(
+                    group["gamma_sigma0"].to_numpy(), group["probability"].to_numpy(), level
+                ),
                 "gamma_sigma0_theorem": 2.0 * epsilon * n / (_SQRT_2PI * (1.0 - level)),
                 "level": level,
             }

@@ -21,7 +21,15 @@ def tradeoff_info(df: pd.DataFrame) -> pd.DataFrame:
     """Columns: spectrum, method, path (syre: one per σ0), hyperparameter, value, objective,
     symmetry_degree (means over seeds at the last iteration), seeds, and excess_objective
     (objective minus the lowest objective on that spectrum)."""
-    needed = {"config.spectrum", "method", "trial_id", "seed", "iteration", "metric.objective", "metric.symmetry_degree"}
+    needed = {
+        "config.spectrum",
+        "method",
+        "trial_id",
+        "seed",
+        "iteration",
+        "metric.objective",
+        "metric.symmetry_degree",
+    }
     missing = needed - set(df.columns)
     if missing:
         raise ValueError(f"tradeoff_info: the results lack columns {sorted(missing)}")
