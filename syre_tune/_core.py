@@ -264,11 +264,17 @@ class Syre:
             return
         entries = self._attached(model)
         if self.sigma_d == 0:
-            trainables = [self._trainable(e) for e in entries]
             if self.mode == "bias":
-                torch._foreach_mul_(trainables, 1.0 - rate)
-            else:  # φ ← φ + rate (θ0 − φ): one fused pass
-                torch._foreach_lerp_(trainables, [self._entry_theta0(e) for e in entries], rate)
+                torch._foreach_mul_([self._trainable(e) for e in entries], 1.0 - rate)
+            elif self.store == "buffer":  # φ ← φ + rate (θ0 − φ): one fused pass; direct dict
+                # lookups keep the Python overhead small for models whose step takes ~1 ms
+                phis = [e.module._parameters[e.attr] for e in entries]
+                theta0s = [e.module._buffers[f"{e.attr}_syre_theta0"] for e in entries]
+                torch._foreach_lerp_(phis, theta0s, rate)
+            else:
+                torch._foreach_lerp_(
+                    [self._trainable(e) for e in entries], [self._entry_theta0(e) for e in entries], rate
+                )
             return
         for entry in entries:
             theta = self._offset(entry)
