@@ -88,11 +88,15 @@ def loss(w: torch.Tensor, basis: torch.Tensor, target: torch.Tensor, n: int) -> 
     return symmetric + rest
 
 
+def coordinate_grad(c: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
+    """∇_c l for c = Vᵀw (S, d)."""
+    return torch.cat([c[:, :n] * (c[:, :n] ** 2 - 1.0), c[:, n:] - target[:, n:]], dim=-1)
+
+
 def loss_grad(w: torch.Tensor, basis: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
     """∇_w l = V ∇_c l, w (S, d)."""
     c = torch.einsum("sde,sd->se", basis, w)
-    grad_c = torch.cat([c[:, :n] * (c[:, :n] ** 2 - 1.0), c[:, n:] - target[:, n:]], dim=-1)
-    return torch.einsum("sde,se->sd", basis, grad_c)
+    return torch.einsum("sde,se->sd", basis, coordinate_grad(c, target, n))
 
 
 def run(cfg: Config, report: Report) -> None:
@@ -120,9 +124,18 @@ def run(cfg: Config, report: Report) -> None:
         """l_ar(θ) = l(θ + θ0) + γ Σ D θ² (Eq. 7), θ (..., S, d) → (..., S)."""
         return loss(theta_ + theta0, basis, target, n) + gamma * (diag * theta_**2).sum(-1)
 
-    for _ in range(cfg.steps):
-        grad = loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta
-        theta = theta - cfg.lr * grad
+    if cfg.sigma_d == 0:
+        # D = I: l and γ‖θ‖² are both invariant under the rotation V, so gradient descent on θ is
+        # gradient descent on Vᵀθ, elementwise and ~10x cheaper; rotate back for the measurement.
+        theta_c = torch.einsum("sde,sd->se", basis, theta)
+        theta0_c = torch.einsum("sde,sd->se", basis, theta0)
+        for _ in range(cfg.steps):
+            theta_c = theta_c - cfg.lr * (coordinate_grad(theta_c + theta0_c, target, n) + 2.0 * gamma * theta_c)
+        theta = torch.einsum("sde,se->sd", basis, theta_c)
+    else:
+        for _ in range(cfg.steps):
+            grad = loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta
+            theta = theta - cfg.lr * grad
     grad_norm = (loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta).norm(dim=-1)
 
     # Eq. 9 for every symmetry at once: P_i θ' = v_i v_iᵀ (θ + θ0), reflected θ = θ − 2 P_i θ'.
