@@ -188,6 +188,7 @@ def run_study(study: Study, study_dir: Path, *, address: str | None = None, verb
     """Run every trial of ``study`` through Ray Tune; rows land in ``study_dir/results``."""
     import yaml
     from ray import tune
+    from ray.tune.search import BasicVariantGenerator
 
     _ensure_ray(address)
     bench = benchmarks.get(study.benchmark)
@@ -221,6 +222,8 @@ def run_study(study: Study, study_dir: Path, *, address: str | None = None, verb
             metric=study.metric,
             mode=study.mode,
             num_samples=study.num_samples,
+            # seeded, so that a random search draws the same configurations every time
+            search_alg=BasicVariantGenerator(random_state=study.search_seed),
             max_concurrent_trials=study.max_concurrent or None,
             reuse_actors=True,  # one worker process runs many trials: torch is imported once
         ),

@@ -52,6 +52,7 @@ STUDY_KEYS = {
     "metric": "the metric Tune optimises and reports",
     "mode": "min or max",
     "search": "grid or random",
+    "search_seed": "seed of the random search's draws (default 0)",
     "num_samples": "samples of the random axes per grid point",
     "max_concurrent": "at most this many trials at once (0: as many as resources allow)",
     "resources": "{cpu: n, gpu: fraction} per trial",
@@ -102,6 +103,7 @@ class Study:
     metric: str
     mode: str
     search: str
+    search_seed: int
     num_samples: int
     max_concurrent: int
     resources: Resources
@@ -272,6 +274,9 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
         raise fail("num_samples", f"expected an integer >= 1, got {num_samples!r}")
     if search == "grid" and num_samples != 1:
         raise fail("num_samples", "is for search: random; a grid runs each point once")
+    search_seed = spec.get("search_seed", 0)
+    if isinstance(search_seed, bool) or not isinstance(search_seed, int) or search_seed < 0:
+        raise fail("search_seed", f"expected an integer >= 0, got {search_seed!r}")
     max_concurrent = spec.get("max_concurrent", 0)
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 0:
         raise fail("max_concurrent", f"expected an integer >= 0, got {max_concurrent!r}")
@@ -288,6 +293,7 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
         metric=metric,
         mode=mode,
         search=search,
+        search_seed=search_seed,
         num_samples=num_samples,
         max_concurrent=max_concurrent,
         resources=resources,

@@ -137,3 +137,19 @@ def test_existing_results_are_not_overwritten_silently(tmp_path: Path) -> None:
 def test_analyze_missing_folder(tmp_path: Path) -> None:
     done = syre_tune("analyze", str(tmp_path / "nothing"))
     assert done.returncode == 2 and "no study results" in done.stderr
+
+
+def test_random_search_is_seeded_and_within_bounds(tmp_path: Path) -> None:
+    study = tmp_path / "rand.yaml"
+    study.write_text(
+        "benchmark: theorem4\nconfig: {gamma: 0.1, n_symmetries: 2, steps: 50}\nsearch: random\nnum_samples: 3\n"
+        "sweep: {sigma0: {loguniform: [0.001, 1.0]}}\nseeds: 4\nmetric: min_abs_delta\nmode: max\n"
+    )
+    drawn = []
+    for name in ("a", "b"):
+        done = syre_tune("run", str(study), "--storage", str(tmp_path / "s"), "--name", name, "--no-analyze")
+        assert done.returncode == 0, done.stderr[-2000:]
+        df = pads.dataset(tmp_path / "s" / name / "results").to_table().to_pandas()
+        drawn.append(sorted(df.groupby("trial_id")["sigma0"].first()))
+    assert drawn[0] == drawn[1] and len(set(drawn[0])) == 3
+    assert all(0.001 <= value <= 1.0 for value in drawn[0])

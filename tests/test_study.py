@@ -68,6 +68,7 @@ def test_random_search_axes(tmp_path: Path) -> None:
     )
     (s,) = study.load(path)
     assert s.sampled[0].kind == "loguniform" and s.num_trials == 5
+    assert s.search_seed == 0
 
 
 @pytest.mark.parametrize(
