@@ -75,6 +75,16 @@ def _check_number(argument: str, value: float, *, upper: float | None = None) ->
     return float(value)
 
 
+def _theta0_like(seed: int, name: str, std: float, like: torch.Tensor) -> torch.Tensor:
+    """θ0 for one tensor, on its device and in its dtype: the one place both modes draw it."""
+    return seeded_normal(like.shape, std, seed=seed, name=name, device=like.device, dtype=like.dtype)
+
+
+def _diag_like(seed: int, name: str, sigma_d: float, like: torch.Tensor) -> torch.Tensor:
+    """D for one tensor, on its device and in its dtype."""
+    return seeded_diag(like.shape, sigma_d, seed=seed, name=name, device=like.device, dtype=like.dtype)
+
+
 @dataclass
 class _Entry:
     """One selected tensor: where it lives and how its θ0 / D are drawn."""
@@ -102,14 +112,10 @@ class _Offset(nn.Module):
                 self.register_buffer("diag", self.draw_diag(like))
 
     def draw_theta0(self, like: torch.Tensor) -> torch.Tensor:
-        return seeded_normal(
-            like.shape, self.std, seed=self.seed, name=self.entry_name, device=like.device, dtype=like.dtype
-        )
+        return _theta0_like(self.seed, self.entry_name, self.std, like)
 
     def draw_diag(self, like: torch.Tensor) -> torch.Tensor:
-        return seeded_diag(
-            like.shape, self.sigma_d, seed=self.seed, name=self.entry_name, device=like.device, dtype=like.dtype
-        )
+        return _diag_like(self.seed, self.entry_name, self.sigma_d, like)
 
     def get_theta0(self, like: torch.Tensor) -> torch.Tensor:
         return self.theta0 if self.stored else self.draw_theta0(like)
@@ -198,14 +204,10 @@ class Syre:
         return model
 
     def _draw_theta0(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
-        return seeded_normal(
-            like.shape, entry.std, seed=self.seed, name=entry.name, device=like.device, dtype=like.dtype
-        )
+        return _theta0_like(self.seed, entry.name, entry.std, like)
 
     def _draw_diag(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
-        return seeded_diag(
-            like.shape, self.sigma_d, seed=self.seed, name=entry.name, device=like.device, dtype=like.dtype
-        )
+        return _diag_like(self.seed, entry.name, self.sigma_d, like)
 
     def _attached(self, model: nn.Module) -> list[_Entry]:
         try:

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["fan_in", "generator", "seeded_normal", "seeded_diag", "seeded_mask", "normal_std"]
+__all__ = ["fan_in", "generator", "normal_std", "per_seed", "seeded_diag", "seeded_mask", "seeded_normal"]
 
 
 def generator(seed: int, name: str, what: str) -> torch.Generator:
@@ -89,3 +89,9 @@ def seeded_mask(
     mask = torch.zeros(numel, dtype=torch.bool)
     mask[chosen] = True
     return mask.reshape(tuple(shape)).to(device=device)
+
+
+def per_seed(draw, seeds: tuple[int, ...], shape: tuple[int, ...], name: str, **kwargs) -> torch.Tensor:
+    """One seeded draw per seed, stacked: (len(seeds), *shape). Each row depends only on its own
+    seed, so a vectorised benchmark gives a seed the same values whatever batch it runs in."""
+    return torch.stack([draw(shape, seed=seed, name=name, **kwargs) for seed in seeds])

@@ -11,6 +11,7 @@ line on stderr and exits with status 2, before anything is written.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -90,10 +91,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     existing = [t for t in targets if t.exists()]
     if existing and not args.overwrite:
         raise UsageError(f"{existing[0]} already exists: pass --overwrite, or choose another --name / --storage")
-    try:
-        storage.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--storage {storage}: cannot create it: {error.strerror}") from None
+    nearest = next(p for p in (storage.resolve(), *storage.resolve().parents) if p.exists())
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+        raise UsageError(f"--storage {storage}: {nearest} is not a writable folder")
     for target in existing:
         shutil.rmtree(target)
 

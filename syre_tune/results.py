@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-import typing
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +32,7 @@ __all__ = [
     "IDENTITY",
     "KNOBS",
     "RowBuffer",
+    "count_rows",
     "read",
     "results_dir",
     "schema_for",
@@ -60,17 +60,13 @@ IDENTITY = pa.schema(
 _NOT_CONFIG = {"method", "seeds", *KNOBS}
 
 
+_ARROW_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64()}
+
+
 def _arrow_type(annotation: Any) -> pa.DataType:
-    origin = typing.get_origin(annotation)
-    if annotation is bool:
-        return pa.bool_()
-    if annotation is int:
-        return pa.int64()
-    if annotation is float:
-        return pa.float64()
-    if annotation is str or origin is Literal:
-        return pa.string()
-    return pa.string()  # tuples, unions: stored as JSON text
+    """bool/int/float map to themselves; strings, Literals, tuples and unions are stored as text
+    (tuples as JSON)."""
+    return _ARROW_TYPES.get(annotation, pa.string())
 
 
 def schema_for(config_fields: Mapping[str, Any], metrics: tuple[str, ...]) -> pa.Schema:
@@ -103,8 +99,11 @@ class RowBuffer:
         self._metrics = [c.name[7:] for c in schema if c.name.startswith("metric.")]
         self._chunks: list[dict[str, np.ndarray]] = []
 
-    def add(self, iteration: int, time_s: float, seeds: tuple[int, ...], metrics: Mapping[str, Any]) -> None:
-        """One reporting point: ``metrics[name]`` holds one value per seed (or a scalar)."""
+    def add(
+        self, iteration: int, time_s: float, seeds: tuple[int, ...], metrics: Mapping[str, Any]
+    ) -> dict[str, float]:
+        """One reporting point: ``metrics[name]`` holds one value per seed (or a scalar).
+        Returns each metric's mean over the seeds (what the runner reports to Tune)."""
         missing = [m for m in self._metrics if m not in metrics]
         extra = sorted(set(metrics) - set(self._metrics))
         if missing or extra:
@@ -120,6 +119,7 @@ class RowBuffer:
                 raise ValueError(f"report: metric {name!r} has {values.size} values for {n} seeds")
             chunk[f"metric.{name}"] = values
         self._chunks.append(chunk)
+        return {name: float(chunk[f"metric.{name}"].mean()) for name in self._metrics}
 
     def __len__(self) -> int:
         return sum(len(c["seed"]) for c in self._chunks)
@@ -189,3 +189,8 @@ def read(path: str | Path, columns: list[str] | None = None, filter: Any = None)
     """The study's rows as a pandas DataFrame (``columns`` / a pyarrow ``filter`` to read less)."""
     dataset = pads.dataset(results_dir(path), format="parquet", exclude_invalid_files=True)
     return dataset.to_table(columns=columns, filter=filter).to_pandas()
+
+
+def count_rows(path: str | Path) -> int:
+    """Rows in the study's dataset, from the Parquet footers (no data is read)."""
+    return pads.dataset(results_dir(path), format="parquet", exclude_invalid_files=True).count_rows()

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from syre_tune import __version__, benchmarks, results
 from syre_tune.benchmarks import METHOD_KNOBS
+from syre_tune.benchmarks._common import config_fields
 from syre_tune.study import Study
 
 __all__ = ["RunError", "RunSummary", "run_study", "shutdown"]
@@ -66,7 +67,6 @@ def _identity(plan: TrialPlan, trial_id: str, cfg: Any) -> dict[str, Any]:
 
 def _trainable(config: dict[str, Any], plan: TrialPlan) -> None:
     """Tune function trainable: build the typed config, run the benchmark, write the rows."""
-    import numpy as np
     import torch
     from ray import tune
 
@@ -82,11 +82,7 @@ def _trainable(config: dict[str, Any], plan: TrialPlan) -> None:
     start = time.perf_counter()
 
     def report(iteration: int, metrics: dict[str, Any]) -> None:
-        rows.add(iteration, time.perf_counter() - start, cfg.seeds, metrics)
-        means = {}
-        for name, value in metrics.items():
-            array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float64)
-            means[name] = float(array.mean())
+        means = rows.add(iteration, time.perf_counter() - start, cfg.seeds, metrics)
         tune.report({"step": iteration, **means})
 
     bench.run(cfg, report)
@@ -200,8 +196,6 @@ def run_study(study: Study, study_dir: Path, *, address: str | None = None, verb
     results.write_text_atomic(yaml.safe_dump(study.spec, sort_keys=False), study_dir / "study.yaml")
     results.write_json_atomic(provenance, study_dir / "provenance.json")
 
-    from syre_tune.benchmarks._common import config_fields
-
     plan = TrialPlan(
         study=study.name,
         benchmark=study.benchmark,
@@ -238,14 +232,15 @@ def run_study(study: Study, study_dir: Path, *, address: str | None = None, verb
     start = time.perf_counter()
     grid = tuner.fit()
     wall = time.perf_counter() - start
-    errored = tuple(sorted(r.metrics.get("trial_id", "?") if r.metrics else "?" for r in grid if r.error))
+    # A trial that failed before its first report has no metrics: name it by its folder instead.
+    errored = tuple(sorted((r.metrics or {}).get("trial_id") or Path(r.path).name for r in grid if r.error))
     best = None
     try:
         best_result = grid.get_best_result()
         best = {"config": best_result.config, study.metric: best_result.metrics.get(study.metric)}
     except RuntimeError:
         pass
-    rows = results.read(study_dir, columns=["trial_id"]).shape[0] if any(results_path.glob("*.parquet")) else 0
+    rows = results.count_rows(study_dir)
     provenance.update(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(wall, 2),

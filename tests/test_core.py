@@ -14,7 +14,14 @@ from torch.func import functional_call
 from syre_tune import Syre, WFix
 from syre_tune._random import fan_in
 
-torch.set_default_dtype(torch.float64)  # only inside this test module's process: exact comparisons
+
+@pytest.fixture(autouse=True)
+def float64() -> None:
+    """Exact comparisons in float64, restored afterwards so other test modules keep float32."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def make_mlp(seed: int = 0) -> nn.Module:

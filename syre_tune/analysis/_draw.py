@@ -22,8 +22,9 @@ def _pyplot() -> Any:
 
 
 def draw_theorem4(info: pd.DataFrame, thresholds: pd.DataFrame | None = None) -> Any:
-    """Left: Pr(min|Δ| > ε) against γσ0, one curve per N, the theorem's bound dashed.
-    Right: the same against γσ0/N, where the curves collapse. Returns the Figure."""
+    """Left: Pr(min|Δ| > ε) against γσ0, one curve per N, the theorem's bound dashed, and the
+    measured crossings of ``thresholds`` (if given) marked ×. Right: the same against γσ0/N, where
+    the curves collapse. Returns the Figure."""
     import seaborn as sns
 
     plt = _pyplot()
@@ -47,9 +48,11 @@ def draw_theorem4(info: pd.DataFrame, thresholds: pd.DataFrame | None = None) ->
     axes[1].set_xlabel("γσ0 / N")
     axes[0].set_title("Theorem 4 (dashed: the guaranteed lower bound)")
     axes[1].set_title("collapse under γσ0/N")
-    if thresholds is not None and len(thresholds):
-        handles, labels = axes[0].get_legend_handles_labels()
-        axes[0].legend(handles, [f"N={label}" for label in labels], title=None, frameon=False, loc="upper left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].legend(handles, [f"N={label}" for label in labels], title=None, frameon=False, loc="upper left")
+    if thresholds is not None:
+        for row in thresholds.dropna(subset=["gamma_sigma0_measured"]).itertuples():
+            axes[0].plot(row.gamma_sigma0_measured, row.level, marker="x", ms=9, color=palette.get(row.N, "black"))
     return fig
 
 

@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 
 from syre_tune import metrics
-from syre_tune._random import generator, normal_std, seeded_diag, seeded_mask, seeded_normal
+from syre_tune._random import generator, normal_std, per_seed, seeded_diag, seeded_mask, seeded_normal
 from syre_tune.benchmarks._common import Common, ConfigError, Report
 
 NAME = "symmetry_objective"
@@ -98,28 +98,27 @@ def objective_and_grad(w: torch.Tensor, spectrum: torch.Tensor, structured: bool
     return f, 4.0 * norm2 * w - 2.0 * bw
 
 
-def per_seed(draw, cfg: Config, what: str, dtype: torch.dtype, **kwargs) -> torch.Tensor:
-    """Stack one seeded draw per seed: (S, d)."""
-    return torch.stack([draw((cfg.dim,), seed=s, name=what, **kwargs) for s in cfg.seeds]).to(cfg.device, dtype)
-
-
 def run(cfg: Config, report: Report) -> None:
     dtype = torch.float32
     spectrum, eigvecs, _ = make_problem(cfg, dtype)
     structured = cfg.spectrum == "structured"
     mask_gens = [generator(seed, "w", "dropout") for seed in cfg.seeds]  # dropout only
-    w = per_seed(seeded_normal, cfg, "init", dtype, std=cfg.init_std)  # (S, d) trainable
+
+    def draw(sampler, name: str, **kwargs) -> torch.Tensor:  # (S, d), one row per seed
+        return per_seed(sampler, cfg.seeds, (cfg.dim,), name, **kwargs).to(cfg.device)
+
+    w = draw(seeded_normal, "init", std=cfg.init_std, dtype=dtype)  # (S, d) trainable
 
     theta0 = torch.zeros_like(w)  # effective w = trainable + theta0 (nonzero for syre only)
     decay_diag = torch.ones_like(w)
     fixed_mask = torch.zeros_like(w, dtype=torch.bool)
     if cfg.method == "syre":
-        theta0 = per_seed(seeded_normal, cfg, "w", dtype, std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative))
+        theta0 = draw(seeded_normal, "w", std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative), dtype=dtype)
         if cfg.sigma_d > 0:
-            decay_diag = per_seed(seeded_diag, cfg, "w", dtype, sigma_d=cfg.sigma_d)
+            decay_diag = draw(seeded_diag, "w", sigma_d=cfg.sigma_d, dtype=dtype)
     elif cfg.method == "w_fix":
-        fixed_mask = per_seed(seeded_mask, cfg, "w", torch.bool, fraction=cfg.phi)
-        fixed_values = per_seed(seeded_normal, cfg, "w_fix", dtype, std=cfg.kappa)
+        fixed_mask = draw(seeded_mask, "w", fraction=cfg.phi)
+        fixed_values = draw(seeded_normal, "w_fix", std=cfg.kappa, dtype=dtype)
         w = torch.where(fixed_mask, fixed_values, w)
     gamma = cfg.gamma if cfg.method in ("syre", "weight_decay") else 0.0
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from syre_tune._random import generator, normal_std, seeded_diag, seeded_normal
+from syre_tune._random import generator, normal_std, per_seed, seeded_diag, seeded_normal
 from syre_tune.benchmarks._common import Common, ConfigError, Report
 
 NAME = "theorem4"
@@ -104,16 +104,14 @@ def run(cfg: Config, report: Report) -> None:
     basis, target = make_problem(cfg)
     n = cfg.n_symmetries
 
-    def per_seed(draw, what: str, **kwargs) -> torch.Tensor:
-        return torch.stack([draw((cfg.dim,), seed=s, name=what, dtype=dtype, **kwargs) for s in cfg.seeds]).to(
-            cfg.device
-        )
+    def draw(sampler, name: str, **kwargs) -> torch.Tensor:  # (S, d), one row per seed
+        return per_seed(sampler, cfg.seeds, (cfg.dim,), name, dtype=dtype, **kwargs).to(cfg.device)
 
-    init = per_seed(seeded_normal, "init", std=cfg.init_std)  # (S, d) effective w at the start
+    init = draw(seeded_normal, "init", std=cfg.init_std)  # (S, d) effective w at the start
     gamma = 0.0 if cfg.method == "vanilla" else cfg.gamma
     if cfg.method == "syre":
-        theta0 = per_seed(seeded_normal, "w", std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative))
-        diag = per_seed(seeded_diag, "w", sigma_d=cfg.sigma_d)
+        theta0 = draw(seeded_normal, "w", std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative))
+        diag = draw(seeded_diag, "w", sigma_d=cfg.sigma_d)
     else:
         theta0, diag = torch.zeros_like(init), torch.ones_like(init)
     # Start every method at the same effective point (a large θ0 would otherwise throw w far out
