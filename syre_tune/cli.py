@@ -1,21 +1,26 @@
 """``syre-tune``: run studies on Ray Tune, list what exists, analyse results.
 
-    syre-tune run STUDY [--smoke] [--storage DIR] [--name NAME] [--address ADDR] [--overwrite]
+    syre-tune run STUDY [--smoke] [--storage DIR|URI] [--name NAME] [--address ADDR] [--overwrite]
+    syre-tune status NAME [--storage DIR|URI]
+    syre-tune resume NAME [--storage DIR|URI] [--address ADDR]
     syre-tune list
-    syre-tune analyze RESULTS_DIR [--out DIR]
+    syre-tune analyze RESULTS_DIR|URI [--out DIR]
 
-A mistake the user can make (bad study file, missing results, unreachable cluster) prints one
-line on stderr and exits with status 2, before anything is written.
+``--storage`` is a local folder or a URI pyarrow.fs understands (file://, s3://, gs://); on a
+cluster it must be storage every node reaches. A mistake the user can make (bad study file,
+missing results, unreachable cluster, unusable storage) prints one line on stderr and exits with
+status 2, before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -34,11 +39,23 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a study file through Ray Tune, then draw its figures")
     run.add_argument("study", help="a study YAML file (see studies/)")
     run.add_argument("--smoke", action="store_true", help="apply the study's smoke: block (a few CPU minutes)")
-    run.add_argument("--storage", default=DEFAULT_STORAGE, help=f"where results go (default: ./{DEFAULT_STORAGE})")
+    run.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help=f"folder or URI where results go (default: ./{DEFAULT_STORAGE})"
+    )
     run.add_argument("--name", help="the study's folder name (default: the file's stem)")
     run.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
     run.add_argument("--overwrite", action="store_true", help="replace existing results of the same name")
     run.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
+
+    status = commands.add_parser("status", help="how many trials of a study are done, running, failed, pending")
+    status.add_argument("name", help="the study's folder name under --storage")
+    status.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default: ./{DEFAULT_STORAGE}")
+
+    resume = commands.add_parser("resume", help="finish an interrupted study (Ray Tune's Tuner.restore)")
+    resume.add_argument("name", help="the study's folder name under --storage")
+    resume.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default: ./{DEFAULT_STORAGE}")
+    resume.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
+    resume.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
 
     commands.add_parser("list", help="list benchmarks and the studies in ./studies")
 
@@ -70,10 +87,59 @@ def _cmd_list() -> int:
     return 0
 
 
-def _targets(studies: list, storage: Path, name: str | None, source: Path) -> list[Path]:
+def _storage(text: str) -> Any:
+    from syre_tune import results
+
+    try:
+        where = results.location(text)
+    except results.StorageError as error:
+        raise UsageError(f"--storage {error}") from None
+    if where.exists() and not where.is_dir():
+        raise UsageError(f"--storage {text}: exists and is not a folder")
+    return where
+
+
+def _check_writable(storage: Any) -> None:
+    """Without creating anything: local folders by their permissions, other storage by writing
+    and deleting one probe file in the nearest existing folder."""
+    from syre_tune import results
+
+    if storage.local is not None:
+        nearest = next(p for p in (storage.local, *storage.local.parents) if p.exists())
+        if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+            raise UsageError(f"--storage {storage}: {nearest} is not a writable folder")
+        return
+    probe = storage / f".syre-tune-probe-{uuid.uuid4().hex}"
+    try:
+        results.write_text_atomic("", probe)
+        probe.remove()
+    except OSError as error:
+        raise UsageError(f"--storage {storage}: cannot write there: {str(error).splitlines()[0]}") from None
+
+
+def _targets(studies: list, storage: Any, name: str | None, source: Path) -> list[Any]:
     if len(studies) == 1:
         return [storage / (name or studies[0].name)]
     return [storage / (name or source.stem) / study.name for study in studies]
+
+
+def _report(summary: Any, target: Any, analyze: bool) -> bool:
+    """Print a study's outcome (and draw its figures); whether any trial failed."""
+    from syre_tune import analysis
+
+    print(
+        f"[syre-tune] {summary.study}: {summary.trials} trials, {summary.rows} rows in "
+        f"{summary.wall_s:.1f} s -> {target / 'results'}",
+        flush=True,
+    )
+    if summary.diverged:
+        print(f"[syre-tune] {summary.study}: diverged trials (NaN/inf loss): {', '.join(summary.diverged)}")
+    if summary.errored:
+        print(f"[syre-tune] {summary.study}: failed trials: {', '.join(summary.errored)}", file=sys.stderr)
+    if analyze and summary.rows:
+        for path in analysis.analyze(target):
+            print(f"[syre-tune]   wrote {path}")
+    return bool(summary.errored)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -84,20 +150,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         studies = study_module.load(source, smoke=args.smoke, name=args.name)
     except study_module.StudyError as error:
         raise UsageError(str(error)) from None
-    storage = Path(args.storage)
-    if storage.exists() and not storage.is_dir():
-        raise UsageError(f"--storage {storage}: exists and is not a folder")
+    storage = _storage(args.storage)
     targets = _targets(studies, storage, args.name, source)
     existing = [t for t in targets if t.exists()]
     if existing and not args.overwrite:
         raise UsageError(f"{existing[0]} already exists: pass --overwrite, or choose another --name / --storage")
-    nearest = next(p for p in (storage.resolve(), *storage.resolve().parents) if p.exists())
-    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
-        raise UsageError(f"--storage {storage}: {nearest} is not a writable folder")
+    _check_writable(storage)
     for target in existing:
-        shutil.rmtree(target)
+        target.remove()
 
-    from syre_tune import analysis, runner
+    from syre_tune import runner
 
     failed = False
     try:
@@ -108,17 +170,65 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             summary = runner.run_study(study, target, address=args.address)
-            print(
-                f"[syre-tune] {study.name}: {summary.trials} trials, {summary.rows} rows in "
-                f"{summary.wall_s:.1f} s -> {target / 'results'}",
-                flush=True,
-            )
-            if summary.errored:
-                failed = True
-                print(f"[syre-tune] {study.name}: failed trials: {', '.join(summary.errored)}", file=sys.stderr)
-            if not args.no_analyze and summary.rows:
-                for path in analysis.analyze(target):
-                    print(f"[syre-tune]   wrote {path}")
+            failed |= _report(summary, target, not args.no_analyze)
+    except runner.RunError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        runner.shutdown()
+    return 1 if failed else 0
+
+
+def _study_folders(args: argparse.Namespace) -> list[Any]:
+    """The study folders NAME names under --storage: itself, or the studies of a multi-study file."""
+    folder = _storage(args.storage) / args.name
+    if (folder / "study.yaml").exists():
+        return [folder]
+    found = [child for child in folder.children() if (child / "study.yaml").exists()] if folder.is_dir() else []
+    if not found:
+        raise UsageError(f"{folder}: no study of that name (expected <storage>/<name>/study.yaml)")
+    return found
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from syre_tune import results
+
+    for folder in _study_folders(args):
+        if not (folder / results.STATUS_FILE).exists():
+            print(f"{folder}: no status yet (the study has not started its first trial)")
+            continue
+        status = results.read_status(folder)
+        counts = ", ".join(f"{status[key]} {key}" for key in ("done", "running", "failed", "pending"))
+        print(f"{status['study']}: {counts} of {status['planned']} trials (updated {status['updated']})")
+        if (folder / "results").is_dir() and results.count_rows(folder):
+            trials = results.trials(folder)
+            diverged = int((trials.status == "diverged").sum())
+            print(f"  {results.count_rows(folder)} rows; {diverged} trials diverged")
+        if not status["finished"] and status["driver_alive"] is False:
+            print(f"  its driver is gone: finish it with  syre-tune resume {args.name} --storage {args.storage}")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from syre_tune import runner
+    from syre_tune import study as study_module
+
+    folders = _study_folders(args)
+    todo = []
+    for folder in folders:
+        if not runner.can_resume(folder):
+            raise UsageError(f"{folder}: no Ray Tune experiment to resume here")
+        saved = folder / "study.yaml"
+        try:
+            (study,) = study_module.load_text(saved.read_text(), source=str(saved))
+        except study_module.StudyError as error:
+            raise UsageError(str(error)) from None
+        todo.append((study, folder))
+    failed = False
+    try:
+        for study, folder in todo:
+            print(f"[syre-tune] resuming {study.name} -> {folder}", flush=True)
+            summary = runner.resume_study(study, folder, address=args.address)
+            failed |= _report(summary, folder, not args.no_analyze)
     except runner.RunError as error:
         raise UsageError(str(error)) from None
     finally:
@@ -127,11 +237,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from syre_tune import analysis
+    from syre_tune import analysis, results
 
     try:
         folders = analysis.study_dirs(args.results_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, results.StorageError) as error:
         raise UsageError(str(error)) from None
     for folder in folders:
         out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
@@ -147,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "status":
+            return _cmd_status(args)
+        if args.command == "resume":
+            return _cmd_resume(args)
         return _cmd_analyze(args)
     except UsageError as error:
         print(f"syre-tune: error: {error}", file=sys.stderr)

@@ -17,25 +17,34 @@ Reading needs only pyarrow and pandas (no torch, no Ray).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 __all__ = [
     "IDENTITY",
     "KNOBS",
+    "STATUSES",
+    "STATUS_FILE",
+    "Location",
     "RowBuffer",
+    "StorageError",
     "count_rows",
+    "location",
     "read",
+    "read_status",
     "results_dir",
     "schema_for",
+    "trials",
+    "write_bytes_atomic",
     "write_json_atomic",
     "write_table_atomic",
     "write_text_atomic",
@@ -54,8 +63,16 @@ IDENTITY = pa.schema(
         ("seed", pa.int64()),
         ("iteration", pa.int64()),
         ("time_s", pa.float64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
     ]
 )
+STATUS_FILE = "status.json"
+"""Beside the dataset: trial counts by state, kept current by the driver (``syre-tune status``)."""
+STATUSES = ("ok", "diverged", "error")
+"""Row status: ``ok`` a measurement; ``diverged`` a seed whose loss turned NaN/inf at this
+iteration (the trial stopped there); ``error`` the trial raised (iteration and metrics null,
+the exception in ``error``; one row per seed)."""
 # Config fields that are identity columns or per-row, not `config.<key>` columns.
 _NOT_CONFIG = {"method", "seeds", *KNOBS}
 
@@ -84,20 +101,25 @@ def _config_value(value: Any, kind: pa.DataType) -> Any:
 
 
 class RowBuffer:
-    """Collects one trial's rows column by column; turns them into a table of the study schema.
+    """Collects one trial's rows column by column; turns them into tables of the study schema.
 
     ``identity`` holds study/trial_id/benchmark/method and the knobs (None where the method does
-    not use them); ``config`` the trial's full config values.
+    not use them); ``config`` the trial's full config values. ``loss`` names the metric whose
+    NaN/inf marks a seed as diverged (:attr:`diverged` turns true).
     """
 
-    def __init__(self, schema: pa.Schema, identity: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, schema: pa.Schema, identity: Mapping[str, Any], config: Mapping[str, Any], loss: str | None = None
+    ) -> None:
         self.schema = schema
         self._constant = {name: identity.get(name) for name in ("study", "trial_id", "benchmark", "method", *KNOBS)}
         for column in schema:
             if column.name.startswith("config."):
                 self._constant[column.name] = _config_value(config.get(column.name[7:]), column.type)
         self._metrics = [c.name[7:] for c in schema if c.name.startswith("metric.")]
+        self._loss = loss
         self._chunks: list[dict[str, np.ndarray]] = []
+        self.diverged = False
 
     def add(
         self, iteration: int, time_s: float, seeds: tuple[int, ...], metrics: Mapping[str, Any]
@@ -118,21 +140,46 @@ class RowBuffer:
             if values.size != n:
                 raise ValueError(f"report: metric {name!r} has {values.size} values for {n} seeds")
             chunk[f"metric.{name}"] = values
+        bad = ~np.isfinite(chunk[f"metric.{self._loss}"]) if self._loss else np.zeros(n, dtype=bool)
+        chunk["status"] = np.where(bad, "diverged", "ok").astype(object)
+        self.diverged = self.diverged or bool(bad.any())
         self._chunks.append(chunk)
         return {name: float(chunk[f"metric.{name}"].mean()) for name in self._metrics}
 
     def __len__(self) -> int:
         return sum(len(c["seed"]) for c in self._chunks)
 
+    def take(self) -> pa.Table:
+        """The rows added since the last ``take`` as a table of the study schema."""
+        table = self.to_table()
+        self._chunks = []
+        return table
+
     def to_table(self) -> pa.Table:
         rows = len(self)
         columns = []
         for column in self.schema:
-            if column.name in ("seed", "iteration", "time_s") or column.name.startswith("metric."):
+            if column.name in ("seed", "iteration", "time_s", "status") or column.name.startswith("metric."):
                 data = np.concatenate([c[column.name] for c in self._chunks]) if self._chunks else []
                 columns.append(pa.array(data, type=column.type))
             else:
                 columns.append(pa.array([self._constant.get(column.name)] * rows, type=column.type))
+        return pa.Table.from_arrays(columns, schema=self.schema)
+
+    def error_table(self, seeds: tuple[int, ...], error: str) -> pa.Table:
+        """One ``error`` row per seed: the trial raised ``error``; iteration and metrics null."""
+        n = len(seeds)
+        columns = []
+        for column in self.schema:
+            if column.name == "seed":
+                data: list[Any] = list(seeds)
+            elif column.name == "status":
+                data = ["error"] * n
+            elif column.name == "error":
+                data = [error] * n
+            else:
+                data = [self._constant.get(column.name)] * n
+            columns.append(pa.array(data, type=column.type))
         return pa.Table.from_arrays(columns, schema=self.schema)
 
 
@@ -142,55 +189,191 @@ def _to_numpy(value: Any) -> Any:
     return value
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+@dataclass(frozen=True)
+class Location:
+    """A folder or file on a ``pyarrow.fs`` filesystem: local paths, ``file://``, ``s3://``,
+    ``gs://``, ... Every write and read of a study goes through one, so any node of a cluster can
+    write to shared storage and a laptop can read it back."""
+
+    fs: pafs.FileSystem
+    path: str
+    uri: str
+    """How the user wrote it (for messages), extended by ``/``."""
+
+    def __truediv__(self, name: str) -> Location:
+        return Location(self.fs, f"{self.path.rstrip('/')}/{name}", f"{self.uri.rstrip('/')}/{name}")
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> Location:
+        path, uri = self.path.rstrip("/"), self.uri.rstrip("/")
+        return Location(self.fs, path.rsplit("/", 1)[0] or "/", uri.rsplit("/", 1)[0] or "/")
+
+    @property
+    def local(self) -> Path | None:
+        """The local path, if this is on the local filesystem."""
+        return Path(self.path) if isinstance(self.fs, pafs.LocalFileSystem) else None
+
+    def kind(self) -> pafs.FileType:
+        return self.fs.get_file_info(self.path).type
+
+    def exists(self) -> bool:
+        return self.kind() != pafs.FileType.NotFound
+
+    def is_dir(self) -> bool:
+        return self.kind() == pafs.FileType.Directory
+
+    def read_text(self) -> str:
+        with self.fs.open_input_stream(self.path) as stream:
+            return stream.read().decode()
+
+    def children(self) -> list[Location]:
+        """The folders directly inside this one, sorted."""
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
+        return sorted((self / info.base_name for info in infos if info.type == pafs.FileType.Directory), key=str)
+
+    def remove(self) -> None:
+        if self.is_dir():
+            self.fs.delete_dir(self.path)
+        elif self.exists():
+            self.fs.delete_file(self.path)
+
+    def __str__(self) -> str:
+        return self.uri
 
 
-def write_table_atomic(table: pa.Table, path: str | Path) -> Path:
-    """Write a Parquet file to a temporary name in the same folder, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(path)
+class StorageError(ValueError):
+    """A storage location that cannot be used: one line for the user."""
+
+
+def location(target: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> Location:
+    """A :class:`Location` for a local path, a ``pyarrow.fs`` URI, or a path on ``filesystem``."""
+    if isinstance(target, Location):
+        return target
+    text = str(target)
+    if filesystem is not None:
+        return Location(filesystem, text, text)
+    if "://" not in text:
+        return Location(pafs.LocalFileSystem(), str(Path(text).expanduser().resolve()), text)
     try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+        fs, path = pafs.FileSystem.from_uri(text)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+        raise StorageError(f"{text}: not a storage location pyarrow.fs understands ({error})") from None
+    except OSError as error:  # e.g. s3:// without network or credentials
+        raise StorageError(f"{text}: cannot reach this storage: {str(error).splitlines()[0]}") from None
+    if isinstance(fs, pafs.LocalFileSystem):
+        path = str(Path(path).resolve())
+    return Location(fs, path, text)
 
 
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(path)
+def _temporary(where: Location) -> Location:
+    return where.parent / f".{where.name}.{uuid.uuid4().hex}.tmp"
+
+
+def _write_atomic(where: str | Path | Location, write: Any) -> Location:
+    """Write to a temporary name in the same folder, then move it into place (a rename on local
+    and NFS storage; object stores publish an object only once it is complete)."""
+    where = location(where)
+    where.fs.create_dir(where.parent.path, recursive=True)
+    temporary = _temporary(where)
     try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write(temporary)
+        where.fs.move(temporary.path, where.path)
     finally:
-        temporary.unlink(missing_ok=True)
-    return path
+        if temporary.exists():
+            where.fs.delete_file(temporary.path)
+    return where
 
 
-def write_json_atomic(data: Any, path: str | Path) -> Path:
-    return write_text_atomic(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", path)
+def write_table_atomic(table: pa.Table, where: str | Path | Location) -> Location:
+    """Write a Parquet file atomically (see :func:`_write_atomic`)."""
+    return _write_atomic(where, lambda tmp: pq.write_table(table, tmp.path, filesystem=tmp.fs))
 
 
-def results_dir(path: str | Path) -> Path:
+def write_bytes_atomic(data: bytes, where: str | Path | Location) -> Location:
+    def write(tmp: Location) -> None:
+        with tmp.fs.open_output_stream(tmp.path) as stream:
+            stream.write(data)
+
+    return _write_atomic(where, write)
+
+
+def write_text_atomic(text: str, where: str | Path | Location) -> Location:
+    return write_bytes_atomic(text.encode(), where)
+
+
+def write_json_atomic(data: Any, where: str | Path | Location) -> Location:
+    return write_text_atomic(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", where)
+
+
+def results_dir(path: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> Location:
     """The ``results/`` folder of a study folder (or ``path`` itself if it is one)."""
-    path = Path(path)
-    if (path / "results").is_dir():
-        return path / "results"
-    if path.name == "results" and path.is_dir():
-        return path
-    raise FileNotFoundError(f"{path}: no results/ dataset here (expected <storage>/<study>/results/)")
+    where = location(path, filesystem)
+    if (where / "results").is_dir():
+        return where / "results"
+    if where.name == "results" and where.is_dir():
+        return where
+    raise FileNotFoundError(f"{where}: no results/ dataset here (expected <storage>/<study>/results/)")
 
 
-def read(path: str | Path, columns: list[str] | None = None, filter: Any = None) -> Any:
-    """The study's rows as a pandas DataFrame (``columns`` / a pyarrow ``filter`` to read less)."""
-    dataset = pads.dataset(results_dir(path), format="parquet", exclude_invalid_files=True)
+def _dataset(path: str | Path | Location, filesystem: pafs.FileSystem | None) -> pads.Dataset:
+    where = results_dir(path, filesystem)
+    return pads.dataset(where.path, filesystem=where.fs, format="parquet", exclude_invalid_files=True)
+
+
+def read(
+    path: str | Path | Location,
+    columns: list[str] | None = None,
+    filter: Any = None,
+    filesystem: pafs.FileSystem | None = None,
+    measurements: bool = False,
+) -> Any:
+    """The study's rows as a pandas DataFrame (``columns`` / a pyarrow ``filter`` to read less;
+    ``measurements`` leaves out the ``error`` rows of failed trials).
+
+    ``path`` is a local folder, a URI (``s3://bucket/study``), or a path on ``filesystem``."""
+    dataset = _dataset(path, filesystem)
+    if measurements and "status" in dataset.schema.names:
+        status = pads.field("status")
+        measured = (status != "error") | status.is_null()
+        filter = measured if filter is None else filter & measured
     return dataset.to_table(columns=columns, filter=filter).to_pandas()
 
 
-def count_rows(path: str | Path) -> int:
+def count_rows(path: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> int:
     """Rows in the study's dataset, from the Parquet footers (no data is read)."""
-    return pads.dataset(results_dir(path), format="parquet", exclude_invalid_files=True).count_rows()
+    return _dataset(path, filesystem).count_rows()
+
+
+def trials(path: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> Any:
+    """One row per trial: its rows, last iteration and status (``error`` if it raised, ``diverged``
+    if a seed's loss turned NaN/inf, else ``ok``) with the error message."""
+    df = read(path, columns=["trial_id", "iteration", "status", "error"], filesystem=filesystem)
+    rank = df["status"].map({"ok": 0, "diverged": 1, "error": 2})
+    grouped = df.assign(rank=rank).groupby("trial_id", sort=True)
+    out = grouped.agg(rows=("status", "size"), last_iteration=("iteration", "max"), rank=("rank", "max"))
+    out["status"] = out.pop("rank").map(dict(enumerate(STATUSES)))
+    out["error"] = grouped["error"].first()
+    return out.reset_index()
+
+
+def read_status(study_dir: str | Path | Location) -> dict[str, Any]:
+    """The study's ``status.json`` and ``driver_alive``: whether the driver process that wrote it
+    still runs (True/False when it ran on this host, None when elsewhere)."""
+    import os
+    import socket
+
+    status = json.loads((location(study_dir) / STATUS_FILE).read_text())
+    driver = status.get("driver", {})
+    alive = None
+    if driver.get("host") == socket.gethostname():
+        try:
+            os.kill(int(driver["pid"]), 0)
+            alive = True
+        except (OSError, KeyError, ValueError):
+            alive = False
+    status["driver_alive"] = alive
+    return status

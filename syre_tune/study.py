@@ -38,7 +38,7 @@ import yaml
 from syre_tune import benchmarks
 from syre_tune.benchmarks import ConfigError
 
-__all__ = ["Axis", "Resources", "Study", "StudyError", "load"]
+__all__ = ["Axis", "Resources", "Study", "StudyError", "load", "load_text"]
 
 STUDY_KEYS = {
     "name": "the study's name (default: the file's stem)",
@@ -49,16 +49,23 @@ STUDY_KEYS = {
     "variants": "a list of {config:, sweep:} crossed with the study's sweep",
     "seeds": "a count n (seeds 0..n-1) or a list of seeds",
     "seeds_per_trial": "how many seeds one trial runs, vectorised",
-    "metric": "the metric Tune optimises and reports",
-    "mode": "min or max",
-    "search": "grid or random",
-    "search_seed": "seed of the random search's draws (default 0)",
-    "num_samples": "samples of the random axes per grid point",
-    "max_concurrent": "at most this many trials at once (0: as many as resources allow)",
+    "metric": "the metric Tune optimises and reports (optuna: a list of metrics for several objectives)",
+    "mode": "min or max (or a list, one per metric)",
+    "search": "grid, random or optuna",
+    "search_seed": "seed of the random search's / Optuna sampler's draws (default 0)",
+    "num_samples": "samples of the random axes per grid point (optuna: trials in all)",
+    "max_concurrent": "at most this many trials at once (0: as many as resources allow; optuna: 4)",
+    "optuna": "{sampler: tpe|gp|cmaes|random, storage: RDB URL (default: a journal file in the study folder)}",
+    "scheduler": "{asha: {grace_period: 1, reduction_factor: 2, max_t: 100}}: stop poor trials early",
+    "max_failures": "retries of a trial that crashed, from its last checkpoint (default 2)",
+    "checkpoint_every": "checkpoint every this many reports (default 1)",
     "resources": "{cpu: n, gpu: fraction} per trial",
     "smoke": "overrides applied with --smoke",
 }
 AXIS_KINDS = ("grid", "choice", "uniform", "loguniform", "logspace")
+SEARCHES = ("grid", "random", "optuna")
+SAMPLERS = ("tpe", "gp", "cmaes", "random")
+SCHEDULERS = {"asha": {"grace_period": 1, "reduction_factor": 2, "max_t": 100}}
 RESERVED = ("seeds", "device")  # set by the study's `seeds` and by the runner
 
 
@@ -108,6 +115,15 @@ class Study:
     max_concurrent: int
     resources: Resources
     spec: dict[str, Any] = field(repr=False)
+    metrics: tuple[str, ...] = ()
+    """Every objective (several only for a multi-objective Optuna search); ``metric`` is the first."""
+    modes: tuple[str, ...] = ()
+    sampler: str = "tpe"
+    optuna_storage: str | None = None
+    scheduler: dict[str, Any] | None = None
+    """{"asha": {grace_period, reduction_factor, max_t}} or None."""
+    max_failures: int = 2
+    checkpoint_every: int = 1
     """The study mapping as run (smoke overrides applied), saved beside the results."""
 
     @property
@@ -118,6 +134,8 @@ class Study:
 
     @property
     def num_trials(self) -> int:
+        if self.search == "optuna":
+            return self.num_samples
         return len(self.points) * len(self.seed_blocks) * self.num_samples
 
     @property
@@ -158,7 +176,19 @@ def _read_yaml(path: Path) -> Any:
 def load(path: str | Path, *, smoke: bool = False, name: str | None = None) -> list[Study]:
     """The studies in a YAML file, validated; ``smoke`` applies each study's ``smoke:`` block."""
     path = Path(path)
-    document = _read_yaml(path)
+    return _load_document(path, _read_yaml(path), smoke, name)
+
+
+def load_text(text: str, *, source: str) -> list[Study]:
+    """The studies in YAML ``text`` (a study as saved beside its results); ``source`` names it."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise StudyError(source, None, f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    return _load_document(Path(source), document, False, None)
+
+
+def _load_document(path: Path, document: Any, smoke: bool, name: str | None) -> list[Study]:
     if not isinstance(document, Mapping):
         raise StudyError(path, None, f"expected a mapping of study keys, got {type(document).__name__}")
     if "studies" in document:
@@ -228,8 +258,8 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
 
     fixed = check_keys("config", spec.get("config"))
     search = spec.get("search", "grid")
-    if search not in ("grid", "random"):
-        raise fail("search", f"expected grid or random (optuna comes with a later release), got {search!r}")
+    if search not in SEARCHES:
+        raise fail("search", f"expected one of {list(SEARCHES)}, got {search!r}")
     grid_axes, sampled = _parse_sweep(fail, "sweep", check_keys("sweep", spec.get("sweep")), search)
 
     variants = spec.get("variants") or [{}]
@@ -263,17 +293,12 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
             for value in axis.values or (axis.low, axis.high):
                 _probe(fail, bench, {**fixed, **point, axis.key: value}, probe_seeds, {axis.key: value})
 
-    metric = spec.get("metric", bench.metrics[0])
-    if metric not in bench.metrics:
-        raise fail("metric", f"expected one of {list(bench.metrics)}, got {metric!r}")
-    mode = spec.get("mode", "min")
-    if mode not in ("min", "max"):
-        raise fail("mode", f"expected min or max, got {mode!r}")
+    metrics, modes = _parse_objectives(fail, spec, bench, search)
     num_samples = spec.get("num_samples", 1)
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise fail("num_samples", f"expected an integer >= 1, got {num_samples!r}")
     if search == "grid" and num_samples != 1:
-        raise fail("num_samples", "is for search: random; a grid runs each point once")
+        raise fail("num_samples", "is for search: random or optuna; a grid runs each point once")
     search_seed = spec.get("search_seed", 0)
     if isinstance(search_seed, bool) or not isinstance(search_seed, int) or search_seed < 0:
         raise fail("search_seed", f"expected an integer >= 0, got {search_seed!r}")
@@ -281,6 +306,18 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 0:
         raise fail("max_concurrent", f"expected an integer >= 0, got {max_concurrent!r}")
     resources = _parse_resources(fail, spec.get("resources") or {})
+    sampler, optuna_storage = _parse_optuna(fail, spec, search, len(metrics))
+    if search == "optuna":
+        if len(points) > 1:
+            raise fail("sweep", "Optuna samples its axes: use uniform, loguniform or choice axes, no grids or variants")
+        if not sampled:
+            raise fail("sweep", "search: optuna needs at least one uniform / loguniform / choice axis to search")
+        if len(seeds) != per_trial:
+            raise fail("seeds_per_trial", "search: optuna runs every seed in each trial (its value is their mean)")
+        max_concurrent = max_concurrent or 4
+    scheduler = _parse_scheduler(fail, spec.get("scheduler"), len(metrics))
+    max_failures = _count(fail, "max_failures", spec.get("max_failures", 2), minimum=0)
+    checkpoint_every = _count(fail, "checkpoint_every", spec.get("checkpoint_every", 1), minimum=1)
     return Study(
         name=name,
         source=path,
@@ -290,8 +327,15 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
         sampled=tuple(sampled.values()),
         seeds=seeds,
         seeds_per_trial=per_trial,
-        metric=metric,
-        mode=mode,
+        metric=metrics[0],
+        mode=modes[0],
+        metrics=metrics,
+        modes=modes,
+        sampler=sampler,
+        optuna_storage=optuna_storage,
+        scheduler=scheduler,
+        max_failures=max_failures,
+        checkpoint_every=checkpoint_every,
         search=search,
         search_seed=search_seed,
         num_samples=num_samples,
@@ -328,11 +372,15 @@ def _parse_sweep(fail, where: str, sweep: dict[str, Any], search: str) -> tuple[
         if kind in ("grid", "choice"):
             if not isinstance(value, list) or not value:
                 raise fail(f"{here}.{kind}", f"expected a non-empty list, got {value!r}")
+            if kind == "grid" and search == "optuna":
+                raise fail(here, "Optuna cannot sample a grid axis: use {choice: [...]} or {loguniform: [low, high]}")
             if kind == "grid" or search == "grid":
                 grid[key] = list(value)  # under a grid search a choice is enumerated too
             else:
                 sampled[key] = Axis(key, "choice", values=tuple(value))
         elif kind == "logspace":
+            if search == "optuna":
+                raise fail(here, "Optuna cannot sample a logspace grid: use {loguniform: [low, high]}")
             if not isinstance(value, list) or len(value) != 3:
                 raise fail(f"{here}.logspace", f"expected [low, high, count], got {value!r}")
             low, high = (_number(fail, f"{here}.logspace", v) for v in value[:2])
@@ -342,8 +390,8 @@ def _parse_sweep(fail, where: str, sweep: dict[str, Any], search: str) -> tuple[
             ratio = (high / low) ** (1.0 / (count - 1))
             grid[key] = [float(f"{low * ratio**i:.6g}") for i in range(count)]
         else:
-            if search != "random":
-                raise fail(here, f"{kind} axes are sampled: use search: random (or a grid / logspace axis)")
+            if search == "grid":
+                raise fail(here, f"{kind} axes are sampled: use search: random or optuna (or a grid / logspace axis)")
             if not isinstance(value, list) or len(value) != 2:
                 raise fail(f"{here}.{kind}", f"expected [low, high], got {value!r}")
             low, high = (_number(fail, f"{here}.{kind}", v) for v in value)
@@ -379,3 +427,67 @@ def _parse_resources(fail, value: Any) -> Resources:
     if gpu < 0:
         raise fail("resources.gpu", f"expected a number >= 0, got {gpu!r}")
     return Resources(cpu=cpu, gpu=gpu)
+
+
+def _count(fail, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise fail(key, f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _parse_objectives(fail, spec: Mapping[str, Any], bench, search: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    metric = spec.get("metric", bench.metrics[0])
+    metrics = list(metric) if isinstance(metric, list) else [metric]
+    mode = spec.get("mode", "min")
+    modes = list(mode) if isinstance(mode, list) else [mode] * len(metrics)
+    if not metrics or len(set(map(str, metrics))) != len(metrics):
+        raise fail("metric", f"expected a metric or a list of distinct metrics, got {metric!r}")
+    for name in metrics:
+        if name not in bench.metrics:
+            raise fail("metric", f"expected one of {list(bench.metrics)}, got {name!r}")
+    if len(modes) != len(metrics) or any(m not in ("min", "max") for m in modes):
+        raise fail("mode", f"expected min or max (one per metric), got {mode!r}")
+    if len(metrics) > 1 and search != "optuna":
+        raise fail("metric", "several objectives need search: optuna")
+    return tuple(metrics), tuple(modes)
+
+
+def _parse_optuna(fail, spec: Mapping[str, Any], search: str, objectives: int) -> tuple[str, str | None]:
+    options = spec.get("optuna")
+    if options is None:
+        return "tpe", None
+    if search != "optuna":
+        raise fail("optuna", "is for search: optuna")
+    if not isinstance(options, Mapping) or set(options) - {"sampler", "storage"}:
+        raise fail("optuna", f"expected {{sampler: {'|'.join(SAMPLERS)}, storage: URL}}, got {options!r}")
+    sampler = options.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise fail("optuna.sampler", f"expected one of {list(SAMPLERS)}, got {sampler!r}")
+    if sampler == "cmaes" and objectives > 1:
+        raise fail("optuna.sampler", "cmaes searches one objective: use tpe, gp or random for several")
+    storage = options.get("storage")
+    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+        raise fail("optuna.storage", f"expected an RDB URL such as postgresql://host/db, got {storage!r}")
+    return sampler, storage
+
+
+def _parse_scheduler(fail, value: Any, objectives: int) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {value: {}}
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in SCHEDULERS:
+        raise fail("scheduler", f"expected {{asha: {{grace_period, reduction_factor, max_t}}}}, got {value!r}")
+    if objectives > 1:
+        raise fail("scheduler", "early stopping needs one objective; a multi-objective search runs every trial")
+    name, options = next(iter(value.items()))
+    defaults = SCHEDULERS[name]
+    if not isinstance(options, Mapping) or set(options) - set(defaults):
+        raise fail(f"scheduler.{name}", f"expected keys among {sorted(defaults)}, got {options!r}")
+    merged = {**defaults, **options}
+    for key in ("grace_period", "max_t"):
+        _count(fail, f"scheduler.{name}.{key}", merged[key], minimum=1)
+    rf = merged["reduction_factor"]
+    if isinstance(rf, bool) or not isinstance(rf, (int, float)) or rf <= 1:
+        raise fail(f"scheduler.{name}.reduction_factor", f"expected a number > 1, got {rf!r}")
+    return {name: merged}

@@ -41,6 +41,48 @@ def test_theorem4_info_exact() -> None:
     assert info["gamma_sigma0_per_N"].tolist() == pytest.approx([0.1, 0.2, 0.05])
 
 
+def test_theorem4_info_counts_each_run_once_at_its_first_last_row() -> None:
+    df = theorem4_rows({(1, 0.2): [0.05, 0.2]})  # ε = 0.1: seed 0 below, seed 1 above
+    repeat = df[(df["seed"] == 0) & (df["iteration"] == 10)].assign(**{"metric.min_abs_delta": 0.3})
+    df = pd.concat([df, repeat])  # seed 0 reported twice at its last iteration: the first row counts
+    df.index = [7, 3, 9, 1, 5]  # labels that are not positions
+    info = analysis.theorem4_info(df)
+    assert info[["N", "probability", "seeds"]].to_dict("records") == [{"N": 1, "probability": 0.5, "seeds": 2}]
+
+
+def test_analyze_theorem4_reads_only_its_columns(tmp_path, monkeypatch) -> None:
+    import pyarrow as pa
+
+    from syre_tune import results
+    from syre_tune.analysis._theorem4 import COLUMNS
+    from syre_tune.benchmarks import theorem4
+    from syre_tune.benchmarks._common import config_fields
+
+    df = theorem4_rows({(1, 0.2): [0.05, 0.2, 0.3, 0.01], (4, 0.4): [0.0, 0.11, 0.2, 0.09]})
+    schema = results.schema_for(config_fields(theorem4.Config), theorem4.METRICS)
+    columns = {f.name: pa.array(df[f.name], f.type) if f.name in df else pa.nulls(len(df), f.type) for f in schema}
+    study = tmp_path / "study"
+    results.write_table_atomic(pa.table(columns, schema=schema), study / "results" / "part-t0.parquet")
+    results.write_json_atomic({"benchmark": "theorem4"}, study / "provenance.json")
+    read, asked = results.read, []
+
+    def recording_read(*args, **kwargs):
+        asked.append(kwargs.get("columns"))
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(results, "read", recording_read)
+    analysis.analyze(study)
+    assert asked == [list(COLUMNS)]
+    written = pd.read_csv(study / "figures" / "theorem4_probability.csv")
+    expected = analysis.theorem4_info(read(study))  # every column
+    assert written[["N", "probability", "seeds"]].to_dict("records") == [
+        {"N": 1, "probability": 0.5, "seeds": 4},
+        {"N": 4, "probability": 0.5, "seeds": 4},
+    ]
+    assert written["gamma_sigma0"].tolist() == pytest.approx(expected["gamma_sigma0"].tolist())
+    assert written["probability"].tolist() == expected["probability"].tolist()
+
+
 def test_theorem4_thresholds_interpolate_in_log_and_slope() -> None:
     info = pd.DataFrame(
         {

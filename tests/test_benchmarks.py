@@ -29,8 +29,58 @@ def collect(name: str, values: dict) -> list[tuple[int, dict]]:
     bench = benchmarks.get(name)
     cfg = bench.make_config(values)
     reports: list[tuple[int, dict]] = []
-    bench.run(cfg, lambda iteration, m: reports.append((iteration, {k: np.asarray(v) for k, v in m.items()})))
+    bench.run(
+        cfg, lambda iteration, m, state=None: reports.append((iteration, {k: np.asarray(v) for k, v in m.items()}))
+    )
     return reports
+
+
+RESUMABLE = {
+    "symmetry_objective": {"dim": 12, "steps": 300, "report_every": 100},
+    "theorem4": {"n_symmetries": 3, "steps": 60, "report_every": 20},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [(name, method) for name in sorted(RESUMABLE) for method in ("syre", "weight_decay")]
+    + [("symmetry_objective", "dropout"), ("theorem4", "vanilla")],
+)
+@pytest.mark.parametrize("sigma_d", [0.0, 0.1])
+def test_resuming_from_a_saved_state_continues_exactly(name: str, method: str, sigma_d: float, tmp_path) -> None:
+    """Interrupted after a report, saved with torch.save, loaded with weights_only=True and
+    resumed: the remaining reports equal the uninterrupted run's, bit for bit."""
+    bench = benchmarks.get(name)
+    values = {**RESUMABLE[name], **METHOD_VALUES[method], "method": method, "seeds": (2, 9)}
+    if method == "syre":
+        values["sigma_d"] = sigma_d
+    cfg = bench.make_config(values)
+    full: list[tuple[int, dict]] = []
+    saved: dict[int, object] = {}
+
+    def keep(iteration, m, state=None):
+        full.append((iteration, {k: np.asarray(v).copy() for k, v in m.items()}))
+        path = tmp_path / f"{iteration}.pt"
+        torch.save(state() if callable(state) else state, path)
+        saved[iteration] = torch.load(path, weights_only=True)
+
+    bench.run(cfg, keep)
+    assert len(full) >= 3
+    for cut in range(1, len(full)):
+        rest: list[tuple[int, dict]] = []
+        bench.run(
+            cfg,
+            lambda it, m, state=None, rest=rest: rest.append((it, {k: np.asarray(v) for k, v in m.items()})),
+            resume=saved[full[cut - 1][0]],
+        )
+        assert [it for it, _ in rest] == [it for it, _ in full[cut:]]
+        for (_, a), (_, b) in zip(rest, full[cut:]):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
+    # resuming from the last report has nothing left to do
+    last: list = []
+    bench.run(cfg, lambda it, m, state=None: last.append(it), resume=saved[full[-1][0]])
+    assert last == []
 
 
 def test_every_benchmark_is_tested_here() -> None:
@@ -91,7 +141,7 @@ def test_theorem4_delta_matches_reflection_strength_and_closed_form() -> None:
     equals −4γ v_iᵀθ0 (so |Δ_i| = 4γ|v_iᵀθ0|)."""
     cfg = theorem4.Config(n_symmetries=3, extra_dims=2, seeds=(5,), sigma0=0.3, gamma=0.2, steps=300)
     reports = []
-    theorem4.run(cfg, lambda it, m: reports.append(m))
+    theorem4.run(cfg, lambda it, m, state=None: reports.append(m))
     measured = float(reports[-1]["min_abs_delta"][0])
 
     basis, target = theorem4.make_problem(cfg)

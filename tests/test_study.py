@@ -80,13 +80,48 @@ def test_random_search_axes(tmp_path: Path) -> None:
         ("benchmark: theorem4\nconfig: {n_symetries: 3}\n", "config.n_symetries: unknown key for benchmark theorem4"),
         ("benchmark: theorem4\nconfg: {}\n", "confg: unknown key"),
         ("benchmark: theorem4\nconfig: {steps: many}\n", "config.steps: expected an integer, got 'many'"),
-        ("benchmark: theorem4\nsweep: {sigma0: {uniform: [0, 1]}}\n", "use search: random"),
+        ("benchmark: theorem4\nsweep: {sigma0: {uniform: [0, 1]}}\n", "use search: random or optuna"),
         ("benchmark: theorem4\nsweep: {sigma0: [0.1, 1]}\n", "sweep.sigma0: expected one of {grid"),
         ("benchmark: theorem4\nmetric: accuracy\n", "metric: expected one of ['min_abs_delta', 'grad_norm']"),
         ("benchmark: theorem4\nseeds: 0\n", "seeds: expected a count >= 1"),
         ("benchmark: theorem4\nresources: {gpu: -1}\n", "resources.gpu: expected a number >= 0"),
         ("benchmark: theorem4\nconfig: {seeds: [1, 2]}\n", "config.seeds: is set by the study's `seeds`"),
-        ("benchmark: theorem4\nsearch: optuna\n", "search: expected grid or random"),
+        ("benchmark: theorem4\nsearch: bayes\n", "search: expected one of ['grid', 'random', 'optuna']"),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {grid: [0.1, 1]}}\n",
+            "sweep.sigma0: Optuna cannot sample a grid axis",
+        ),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {logspace: [0.1, 1, 3]}}\n",
+            "sweep.sigma0: Optuna cannot sample a logspace grid",
+        ),
+        ("benchmark: theorem4\nsearch: optuna\n", "sweep: search: optuna needs at least one"),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {loguniform: [0.1, 1]}}\nseeds: 4\n"
+            "seeds_per_trial: 2\n",
+            "seeds_per_trial: search: optuna runs every seed",
+        ),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {loguniform: [0.1, 1]}}\n"
+            "optuna: {sampler: cmaes}\nmetric: [min_abs_delta, grad_norm]\n",
+            "optuna.sampler: cmaes searches one objective",
+        ),
+        ("benchmark: theorem4\nmetric: [min_abs_delta, grad_norm]\n", "metric: several objectives need search: optuna"),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {loguniform: [0.1, 1]}}\n"
+            "metric: [min_abs_delta, grad_norm]\nmode: [min]\n",
+            "mode: expected min or max (one per metric)",
+        ),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {loguniform: [0.1, 1]}}\n"
+            "metric: [min_abs_delta, grad_norm]\nscheduler: asha\n",
+            "scheduler: early stopping needs one objective",
+        ),
+        ("benchmark: theorem4\nscheduler: {asha: {reduction_factor: 1}}\n", "scheduler.asha.reduction_factor"),
+        ("benchmark: theorem4\nscheduler: hyperband\n", "scheduler: expected {asha"),
+        ("benchmark: theorem4\nmax_failures: -1\n", "max_failures: expected an integer >= 0"),
+        ("benchmark: theorem4\noptuna: {sampler: tpe}\n", "optuna: is for search: optuna"),
+        ("benchmark: theorem4\nconfig: {report_every: -1}\n", "config.report_every: expected an integer >= 0"),
         ("- just\n- a list\n", "expected a mapping of study keys"),
         ("benchmark: theorem4\nconfig: {method: syre\n", "not valid YAML"),
         (
@@ -113,21 +148,30 @@ def test_missing_file_and_smoke_without_block(tmp_path: Path) -> None:
         study.load(path, smoke=True)
 
 
-def test_cluster_yaml_has_the_launcher_keys() -> None:
-    import yaml
+def test_optuna_study_maps_axes_and_objectives(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+benchmark: symmetry_objective
+config: {method: syre, spectrum: structured}
+sweep:
+  sigma0: {loguniform: [0.1, 100.0]}
+  gamma: {loguniform: [0.01, 10.0]}
+search: optuna
+optuna: {sampler: gp}
+metric: [objective, symmetry_degree]
+mode: [min, min]
+num_samples: 12
+seeds: 3
+""",
+    )
+    (s,) = study.load(path)
+    assert s.search == "optuna" and s.sampler == "gp" and s.num_trials == 12
+    assert s.metrics == ("objective", "symmetry_degree") and s.modes == ("min", "min") and s.metric == "objective"
+    assert {a.key: a.kind for a in s.sampled} == {"sigma0": "loguniform", "gamma": "loguniform"}
+    assert s.max_concurrent == 4 and s.points == ({},) and s.scheduler is None and s.max_failures == 2
 
-    document = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-    keys = {
-        "cluster_name",
-        "max_workers",
-        "provider",
-        "auth",
-        "available_node_types",
-        "head_node_type",
-        "file_mounts",
-        "setup_commands",
-        "head_start_ray_commands",
-        "worker_start_ray_commands",
-    }
-    assert keys <= set(document)
-    assert document["head_node_type"] in document["available_node_types"]
+
+def test_scheduler_defaults(tmp_path: Path) -> None:
+    (s,) = study.load(write(tmp_path, "benchmark: theorem4\nscheduler: {asha: {grace_period: 2}}\n"))
+    assert s.scheduler == {"asha": {"grace_period": 2, "reduction_factor": 2, "max_t": 100}}

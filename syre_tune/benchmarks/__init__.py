@@ -1,7 +1,7 @@
 """The benchmark registry: name → module with ``NAME``, ``METRICS``, ``Config`` and ``run``.
 
 Modules are imported on first use, so listing benchmarks costs nothing. A benchmark is a plain
-function ``run(cfg, report)``: a typed config in, one value per seed and metric out through
+function ``run(cfg, report, resume=None)``: a typed config in, one value per seed and metric out through
 ``report``. It never imports Ray.
 """
 
@@ -45,8 +45,14 @@ class Benchmark:
         """Typed config from a flat mapping; raises ConfigError naming the key."""
         return build_config(self.config_cls, values)
 
-    def run(self, cfg: Common, report: Report) -> None:
-        self.module.run(cfg, report)
+    @property
+    def loss(self) -> str:
+        """The metric whose NaN/inf marks a diverged run."""
+        return getattr(self.module, "LOSS", self.metrics[0])
+
+    def run(self, cfg: Common, report: Report, resume: dict[str, Any] | None = None) -> None:
+        """Run ``cfg``; with ``resume`` (a state passed to ``report``) continue after that point."""
+        self.module.run(cfg, report, resume=resume)
 
 
 def available() -> tuple[str, ...]:
@@ -55,7 +61,18 @@ def available() -> tuple[str, ...]:
 
 
 def get(name: str) -> Benchmark:
-    """The benchmark called ``name``; ValueError listing the known ones otherwise."""
-    if name not in _MODULES:
-        raise ConfigError("benchmark", name, f"one of {list(available())}")
-    return Benchmark(name, importlib.import_module(_MODULES[name]))
+    """The benchmark called ``name``, or a module of your own named by its dotted import path
+    (``mypackage.my_benchmark``, importable on every Ray node); ConfigError otherwise."""
+    expected = f"one of {list(available())} or an importable module path (package.module)"
+    if name in _MODULES:
+        return Benchmark(name, importlib.import_module(_MODULES[name]))
+    if not isinstance(name, str) or "." not in name:
+        raise ConfigError("benchmark", name, expected)
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        raise ConfigError("benchmark", name, expected) from None
+    missing = [attr for attr in ("METRICS", "Config", "run") if not hasattr(module, attr)]
+    if missing:
+        raise ConfigError("benchmark", name, f"a module defining METRICS, Config and run (it lacks {missing})")
+    return Benchmark(name, module)

@@ -1,7 +1,8 @@
 """What every benchmark shares: the method knobs, the report callback, config building.
 
-A benchmark module defines ``NAME``, ``METRICS``, a frozen ``Config`` dataclass that extends
-:class:`Common`, and ``run(cfg, report)``. It never imports Ray: the runner adapts it.
+A benchmark module defines ``NAME``, ``METRICS`` (the first is the loss whose NaN/inf means the
+run diverged, unless ``LOSS`` names another), a frozen ``Config`` dataclass that extends
+:class:`Common`, and ``run(cfg, report, resume=None)``. It never imports Ray: the runner adapts it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -80,9 +81,18 @@ class Common:
 
 
 class Report(Protocol):
-    """Called by a benchmark at each reporting point: one value per seed for every metric."""
+    """Called by a benchmark at each reporting point: one value per seed for every metric.
 
-    def __call__(self, iteration: int, metrics: Mapping[str, Any]) -> None: ...
+    ``state`` (a mapping, or a callable returning one, evaluated only when the runner checkpoints)
+    holds tensors, numbers and lists that let ``run(cfg, report, resume=state)`` continue right
+    after ``iteration``: the benchmark's progress counter, parameters, optimiser and RNG states.
+    θ0 and D are not in it: they are redrawn from the seeds. It must load with
+    ``torch.load(weights_only=True)``: no pickled objects.
+    """
+
+    def __call__(
+        self, iteration: int, metrics: Mapping[str, Any], state: Mapping[str, Any] | Callable[[], Any] | None = None
+    ) -> None: ...
 
 
 def config_fields(config_cls: type) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def objective_and_grad(w: torch.Tensor, spectrum: torch.Tensor, structured: bool
     return f, 4.0 * norm2 * w - 2.0 * bw
 
 
-def run(cfg: Config, report: Report) -> None:
+def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     dtype = torch.float32
     spectrum, eigvecs, _ = make_problem(cfg, dtype)
     structured = cfg.spectrum == "structured"
@@ -122,6 +122,18 @@ def run(cfg: Config, report: Report) -> None:
         w = torch.where(fixed_mask, fixed_values, w)
     gamma = cfg.gamma if cfg.method in ("syre", "weight_decay") else 0.0
 
+    keep = None  # the current block of dropout masks
+    start = 0
+    if resume is not None:  # continue right after the reported step `resume["step"]`
+        start, w = int(resume["step"]), resume["w"].to(cfg.device, dtype)
+        for gen, state in zip(mask_gens, resume["mask_rng"]):
+            gen.set_state(state)
+        keep = resume["keep"].to(cfg.device, dtype) if "keep" in resume else None
+
+    def state(step: int) -> dict:
+        saved = {"step": step, "w": w, "mask_rng": [g.get_state() for g in mask_gens]}
+        return saved if keep is None else {**saved, "keep": keep}
+
     def measure(step: int) -> None:
         effective = w + theta0
         f, _ = objective_and_grad(effective, spectrum, structured)
@@ -129,10 +141,10 @@ def run(cfg: Config, report: Report) -> None:
         degree = torch.full_like(f, float("nan"))
         if finite.any():
             degree[finite] = metrics.symmetry_degree(effective[finite], eigvecs[finite], cfg.c_th).to(f.dtype)
-        report(step, {"objective": f, "symmetry_degree": degree})
+        report(step, {"objective": f, "symmetry_degree": degree}, state=lambda: state(step))
 
-    for step in range(cfg.steps):
-        if step % cfg.report_every == 0:
+    for step in range(start, cfg.steps):
+        if step % cfg.report_every == 0 and not (resume is not None and step == start):
             measure(step)
         if cfg.method == "dropout":
             if step % _MASK_BLOCK == 0:  # (S, block, d) masks, each seed from its own generator
@@ -148,4 +160,5 @@ def run(cfg: Config, report: Report) -> None:
         if cfg.method == "w_fix":
             grad = grad.masked_fill(fixed_mask, 0.0)
         w = w - cfg.lr * grad  # a diverged seed turns nan/inf and is reported as such
-    measure(cfg.steps)
+    if resume is None or start < cfg.steps:
+        measure(cfg.steps)

@@ -50,9 +50,13 @@ class Config(Common):
     """Gradient-descent learning rate."""
     steps: int = 1000
     """Gradient-descent steps (reported: the final gradient norm, to check the minimum)."""
+    report_every: int = 0
+    """Also measure (and checkpoint) every this many steps; 0: only at the end."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.report_every < 0:
+            raise ConfigError("report_every", self.report_every, "an integer >= 0 (0: only at the end)")
         if self.n_symmetries < 1 or self.extra_dims < 0 or self.steps < 1:
             raise ConfigError(
                 "n_symmetries/extra_dims/steps", (self.n_symmetries, self.extra_dims, self.steps), "N >= 1, >= 0, >= 1"
@@ -99,7 +103,7 @@ def loss_grad(w: torch.Tensor, basis: torch.Tensor, target: torch.Tensor, n: int
     return torch.einsum("sde,se->sd", basis, coordinate_grad(c, target, n))
 
 
-def run(cfg: Config, report: Report) -> None:
+def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     dtype = torch.float64  # Δ_i is a difference of O(1) losses of size ~γσ0: float32 is too coarse
     basis, target = make_problem(cfg)
     n = cfg.n_symmetries
@@ -122,23 +126,41 @@ def run(cfg: Config, report: Report) -> None:
         """l_ar(θ) = l(θ + θ0) + γ Σ D θ² (Eq. 7), θ (..., S, d) → (..., S)."""
         return loss(theta_ + theta0, basis, target, n) + gamma * (diag * theta_**2).sum(-1)
 
-    if cfg.sigma_d == 0:
+    rotated = cfg.sigma_d == 0
+    if rotated:
         # D = I: l and γ‖θ‖² are both invariant under the rotation V, so gradient descent on θ is
         # gradient descent on Vᵀθ, elementwise and ~10x cheaper; rotate back for the measurement.
-        theta_c = torch.einsum("sde,sd->se", basis, theta)
         theta0_c = torch.einsum("sde,sd->se", basis, theta0)
-        for _ in range(cfg.steps):
-            theta_c = theta_c - cfg.lr * (coordinate_grad(theta_c + theta0_c, target, n) + 2.0 * gamma * theta_c)
-        theta = torch.einsum("sde,se->sd", basis, theta_c)
+        current = torch.einsum("sde,sd->se", basis, theta)  # the descent's variable
     else:
-        for _ in range(cfg.steps):
-            grad = loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta
-            theta = theta - cfg.lr * grad
-    grad_norm = (loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta).norm(dim=-1)
+        current = theta
+    step = 0
+    if resume is not None:  # continue right after the reported step `resume["step"]`
+        step, current = int(resume["step"]), resume["theta"].to(cfg.device, dtype)
 
-    # Eq. 9 for every symmetry at once: P_i θ' = v_i v_iᵀ (θ + θ0), reflected θ = θ − 2 P_i θ'.
-    axes = basis[:, :, :n].permute(2, 0, 1)  # (N, S, d): v_i for each seed
-    coordinate = (axes * (theta + theta0)).sum(-1, keepdim=True)  # (N, S, 1): v_iᵀ w
-    reflected = theta - 2.0 * coordinate * axes  # (N, S, d)
-    delta = (loss_ar(theta) - loss_ar(reflected)) / coordinate.squeeze(-1).abs()  # (N, S)
-    report(cfg.steps, {"min_abs_delta": delta.abs().min(dim=0).values, "grad_norm": grad_norm})
+    def descend(current: torch.Tensor, steps: int) -> torch.Tensor:
+        for _ in range(steps):
+            if rotated:
+                current = current - cfg.lr * (coordinate_grad(current + theta0_c, target, n) + 2.0 * gamma * current)
+            else:
+                grad = loss_grad(current + theta0, basis, target, n) + 2.0 * gamma * diag * current
+                current = current - cfg.lr * grad
+        return current
+
+    def measure(step: int, current: torch.Tensor) -> None:
+        theta = torch.einsum("sde,se->sd", basis, current) if rotated else current
+        grad_norm = (loss_grad(theta + theta0, basis, target, n) + 2.0 * gamma * diag * theta).norm(dim=-1)
+        # Eq. 9 for every symmetry at once: P_i θ' = v_i v_iᵀ (θ + θ0), reflected θ = θ − 2 P_i θ'.
+        axes = basis[:, :, :n].permute(2, 0, 1)  # (N, S, d): v_i for each seed
+        coordinate = (axes * (theta + theta0)).sum(-1, keepdim=True)  # (N, S, 1): v_iᵀ w
+        reflected = theta - 2.0 * coordinate * axes  # (N, S, d)
+        delta = (loss_ar(theta) - loss_ar(reflected)) / coordinate.squeeze(-1).abs()  # (N, S)
+        metrics = {"min_abs_delta": delta.abs().min(dim=0).values, "grad_norm": grad_norm}
+        report(step, metrics, state=lambda: {"step": step, "theta": current})
+
+    every = cfg.report_every or cfg.steps
+    while step < cfg.steps:
+        chunk = min(every, cfg.steps - step)
+        current = descend(current, chunk)
+        step += chunk
+        measure(step, current)
