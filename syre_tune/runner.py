@@ -277,6 +277,7 @@ def _optuna_storage(study: Study, study_dir: Location) -> Any:
             f"--storage {study_dir.parent}: an Optuna journal file needs a local or NFS folder; on object "
             "storage give the study `optuna: {storage: <RDB URL>}`"
         )
+    study_dir.local.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(study_dir.local / OPTUNA_JOURNAL)))
 
 
@@ -502,6 +503,7 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
     errored = tuple(trials.trial_id[trials.status == "error"]) if trials is not None else ()
     diverged = tuple(trials.trial_id[trials.status == "diverged"]) if trials is not None else ()
     rows = results.count_rows(study_dir)
+    _close_orphans(study, study_dir)
     provenance.update(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(wall + provenance.get("wall_s", 0.0), 2),
@@ -512,6 +514,18 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
     )
     results.write_json_atomic(provenance, study_dir / "provenance.json")
     return RunSummary(study.name, study_dir, len(grid), errored, diverged, rows, wall, best)
+
+
+def _close_orphans(study: Study, study_dir: Location) -> None:
+    """Optuna trials still RUNNING once Tune is done were asked for by a driver that was killed
+    before it saved them; Tune re-asks for those configurations, so close these as failed."""
+    if study.search != "optuna":
+        return
+    import optuna
+
+    loaded = optuna.load_study(study_name=study.name, storage=_optuna_storage(study, study_dir))
+    for trial in loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        loaded.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def can_resume(study_dir: Location) -> bool:
