@@ -197,9 +197,10 @@ def _ensure_ray(address: str | None) -> None:
     }
     if not address:
         kwargs["include_dashboard"] = False  # a local run listens on nothing beyond what Ray needs
+    if address:
+        _reachable(address)
     try:
         if address:
-            _reachable(address)
             ray.init(address=address, **kwargs)
         else:
             ray.init(**kwargs)
@@ -212,7 +213,11 @@ def _ensure_ray(address: str | None) -> None:
             ) from None
         first = text.splitlines()[0] if text else type(error).__name__
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise RunError(f"cannot start or reach {where}: {first}") from None
+        hint = ""
+        if address and os.environ.get("RAY_AUTH_MODE") != "token":
+            # Ray >= 2.59 heads may require a token; the client then only says it cannot connect
+            hint = " (if it uses token authentication, run with RAY_AUTH_MODE=token and its token in ~/.ray/auth_token)"
+        raise RunError(f"cannot start or reach {where}: {first}{hint}") from None
 
 
 def _check_resources(study: Study) -> None:

@@ -73,8 +73,11 @@ class StudyError(ValueError):
     """A study file is wrong: one line naming the file, the key, the value and what was expected."""
 
     def __init__(self, source: str | Path, key: str | None, message: str) -> None:
-        self.source, self.key = str(source), key
+        self.source, self.key, self.message = str(source), key, message
         super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.source, self.key, self.message))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -153,3 +154,63 @@ def test_random_search_is_seeded_and_within_bounds(tmp_path: Path) -> None:
         drawn.append(sorted(df.groupby("trial_id")["sigma0"].first()))
     assert drawn[0] == drawn[1] and len(set(drawn[0])) == 3
     assert all(0.001 <= value <= 1.0 for value in drawn[0])
+
+
+TINY = "benchmark: theorem4\nconfig: {gamma: 0.1, n_symmetries: 2, steps: 50}\nseeds: 4\n"
+
+
+@pytest.mark.parametrize(
+    "extra,storage,needle",
+    [
+        ("", "nosuchscheme://bucket/results", "not a storage location pyarrow.fs understands"),
+        ("", "/proc/sys/syre-tune", "is not a writable folder"),
+        ("resources: {gpu: 1}\n", None, "no node can run one trial of bad: it asks resources: {cpu: 1, gpu: 1}"),
+        (
+            "search: optuna\nsweep: {sigma0: {logspace: [0.01, 1.0, 3]}}\n",
+            None,
+            "sweep.sigma0: Optuna cannot sample a logspace grid",
+        ),
+    ],
+)
+def test_unusable_storage_or_resources_is_one_line_exit_2(
+    tmp_path: Path, extra: str, storage: str | None, needle: str
+) -> None:
+    study = tmp_path / "bad.yaml"
+    study.write_text(TINY + extra)
+    storage = storage or str(tmp_path / "storage")
+    done = syre_tune("run", str(study), "--storage", storage, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.strip().splitlines() if line.startswith("syre-tune")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_unreachable_address_fails_fast(tmp_path: Path) -> None:
+    study = tmp_path / "s.yaml"
+    study.write_text(TINY)
+    start = time.monotonic()
+    done = syre_tune("run", str(study), "--storage", str(tmp_path / "st"), "--address", "127.0.0.1:9", timeout=120)
+    assert done.returncode == 2 and time.monotonic() - start < 30
+    assert done.stderr.strip().splitlines() == [
+        "syre-tune: error: cannot reach the Ray cluster at 127.0.0.1:9: Connection refused"
+    ]
+    assert not (tmp_path / "st").exists()
+
+
+def test_file_uri_storage_and_a_second_filesystem_read_it(tmp_path: Path) -> None:
+    import fsspec
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    from syre_tune import results
+
+    study = tmp_path / "s.yaml"
+    study.write_text(TINY + "sweep: {sigma0: {grid: [0.1, 1.0]}}\n")
+    done = syre_tune("run", str(study), "--storage", f"file://{tmp_path}/shared", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    other = PyFileSystem(FSSpecHandler(fsspec.filesystem("file")))
+    df = results.read(f"{tmp_path}/shared/s", filesystem=other)
+    assert len(df) == 2 * 4 and set(df["sigma0"]) == {0.1, 1.0}
+    assert (tmp_path / "shared" / "s" / "figures" / "theorem4.png").exists()
+    done = syre_tune("analyze", f"file://{tmp_path}/shared/s", "--out", str(tmp_path / "figs"))
+    assert done.returncode == 0 and (tmp_path / "figs" / "theorem4.png").exists()
+    assert syre_tune("analyze", "nosuchscheme://x/y").returncode == 2

@@ -175,3 +175,15 @@ seeds: 3
 def test_scheduler_defaults(tmp_path: Path) -> None:
     (s,) = study.load(write(tmp_path, "benchmark: theorem4\nscheduler: {asha: {grace_period: 2}}\n"))
     assert s.scheduler == {"asha": {"grace_period": 2, "reduction_factor": 2, "max_t": 100}}
+
+
+def test_errors_survive_copy_and_pickle() -> None:
+    """Ray copies and pickles the exceptions raised in trials."""
+    import copy
+    import pickle
+
+    from syre_tune.benchmarks import ConfigError
+
+    for error in (ConfigError("lr", -1, "a number > 0"), study.StudyError("s.yaml", "seeds", "expected a count")):
+        for clone in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+            assert type(clone) is type(error) and str(clone) == str(error)

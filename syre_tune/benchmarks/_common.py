@@ -39,6 +39,9 @@ class ConfigError(ValueError):
         self.key, self.value, self.expected = key, value, expected
         super().__init__(f"{key}: expected {expected}, got {value!r}")
 
+    def __reduce__(self) -> tuple:  # copy and pickle (Ray does both to errors raised in trials)
+        return (type(self), (self.key, self.value, self.expected))
+
 
 @dataclass(frozen=True)
 class Common:

@@ -37,7 +37,14 @@ def run(cfg: Config, report, resume=None) -> None:
         report(step, metrics, state=state)
         if cfg.log_dir:
             with open(Path(cfg.log_dir) / "reports.jsonl", "a") as log:
-                log.write(json.dumps({"tag": tag, "step": step, "pid": os.getpid()}) + "\n")
+                record = {
+                    "tag": tag,
+                    "step": step,
+                    "pid": os.getpid(),
+                    "time": time.time(),
+                    "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                }
+                log.write(json.dumps(record) + "\n")
         time.sleep(cfg.sleep_s)
         if step == cfg.kill_at:
             marker = Path(cfg.log_dir) / f"killed-{tag}"
