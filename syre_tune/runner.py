@@ -220,12 +220,30 @@ def _ensure_ray(address: str | None) -> None:
         raise RunError(f"cannot start or reach {where}: {first}{hint}") from None
 
 
+AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # where `ray up` leaves the cluster file on the head
+
+
+def _node_types() -> list[dict[str, float]]:
+    """Resources of the node types an autoscaler may still start (read on the head of a cluster
+    launched with `ray up`): a GPU study must not be refused while GPU workers are at zero."""
+    import yaml
+
+    path = Path(os.environ.get("SYRE_TUNE_AUTOSCALER_CONFIG", AUTOSCALER_CONFIG)).expanduser()
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    types = config.get("available_node_types") or {}
+    return [dict(t.get("resources") or {}) for t in types.values() if isinstance(t, dict)]
+
+
 def _check_resources(study: Study) -> None:
-    """Fail at submission when no node can ever hold one trial (Tune would wait forever)."""
+    """Fail at submission when no node, present or that the autoscaler can start, can ever hold
+    one trial (Tune would wait forever)."""
     import ray
 
     need = {"CPU": study.resources.cpu, "GPU": study.resources.gpu}
-    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")] + _node_types()
     if any(all(node.get(key, 0.0) >= amount for key, amount in need.items()) for node in nodes):
         return
     largest = max(nodes, key=lambda node: (node.get("GPU", 0.0), node.get("CPU", 0.0)), default={})

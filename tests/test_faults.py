@@ -168,3 +168,43 @@ def test_resume_of_an_unknown_study_is_a_usage_error(tmp_path: Path) -> None:
     done = syre_tune("resume", "nothing-here", "--storage", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no study of that name" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_optuna_with_asha_stops_trials_early_and_keeps_what_they_reported(tmp_path: Path) -> None:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    path = write_study(
+        tmp_path,
+        search="optuna",
+        sweep={"sigma0": {"loguniform": [0.1, 20.0]}, "gamma": {"loguniform": [0.01, 1.0]}},
+        optuna={"sampler": "tpe"},
+        num_samples=8,
+        max_concurrent=2,
+        scheduler={"asha": {"grace_period": 1, "reduction_factor": 2, "max_t": len(ITERATIONS)}},
+        config={"sleep_s": 0.05},
+    )
+    done = syre_tune("run", str(path), "--storage", str(tmp_path / "store"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    study = tmp_path / "store" / "study"
+    df = results.read(study)
+    assert not df.duplicated(["trial_id", "seed", "iteration"]).any() and (df["status"] == "ok").all()
+    last = df.groupby("trial_id")["iteration"].max()
+    assert last.nunique() > 1 and last.min() < STEPS, "ASHA stopped no trial early"
+    # every step a trial reported is in the dataset, even for a trial ASHA stopped at a report: each
+    # trial's rows are the first k planned iterations, and they cover what its reports logged
+    rows = sorted(tuple(sorted(it.unique())) for _, it in df.groupby("trial_id").iteration)
+    assert all(list(r) == ITERATIONS[: len(r)] for r in rows)
+    logged = sorted(tuple(sorted(steps)) for _, steps in reports(tmp_path).groupby("tag").step)
+    assert len(logged) == len(rows) == 8
+    assert all(set(a) <= set(b) and len(b) - len(a) <= 1 for a, b in zip(logged, rows)), (logged, rows)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(study / "optuna.journal")))
+    loaded = optuna.load_study(study_name="study", storage=storage)
+    complete = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 8
+    final = df[df.iteration == df.trial_id.map(last)].groupby("trial_id")
+    best = final["metric.objective"].mean().idxmin()
+    assert loaded.best_trial.params["sigma0"] == pytest.approx(final["sigma0"].first()[best], rel=1e-12)
+    assert loaded.best_value == pytest.approx(final["metric.objective"].mean().min(), rel=1e-6)
+    figures = study / "figures"
+    assert (figures / "optuna_history.png").exists() and (figures / "optuna_importances.csv").exists()

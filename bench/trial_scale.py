@@ -1,0 +1,109 @@
+"""A 1,000-trial study of a cheap benchmark on an embedded local Ray: trials per minute, the
+driver's memory as trials finish, and the size of what the study stored.
+
+    python bench/trial_scale.py [--trials 1000] [--seeds 4] [--keep DIR]
+
+The driver is this process (the runner runs in it, as under ``syre-tune run``). A thread samples
+its resident memory every half second together with the number of finished trials (part files
+written), so the growth per finished trial can be fitted: the driver holds no rows (trials write
+their own Parquet parts), so what grows is Ray Tune's own bookkeeping of the trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from syre_tune import results, runner, study  # noqa: E402
+
+
+def rss() -> int:
+    """This process's resident memory in bytes (Linux: /proc/self/status)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per trial (vectorised)")
+    parser.add_argument("--keep", help="keep the study here instead of a temporary folder")
+    args = parser.parse_args()
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="trial-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "name": "scale",
+        "benchmark": "theorem4",
+        "config": {"method": "syre", "gamma": 0.1, "n_symmetries": 2, "steps": 20},
+        "sweep": {"sigma0": {"logspace": [1.0e-3, 10.0, args.trials]}},
+        "seeds": args.seeds,
+        "metric": "min_abs_delta",
+        "mode": "max",
+    }
+    path = work / "scale.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    (loaded,) = study.load(path)
+    target = results.location(work / "store" / "scale")
+    samples: list[tuple[float, int, int]] = []  # (time, finished trials, rss)
+    done = threading.Event()
+    parts = work / "store" / "scale" / "results"
+
+    def sample() -> None:
+        while not done.is_set():
+            finished = len(list(parts.glob("part-*.parquet"))) if parts.exists() else 0
+            samples.append((time.perf_counter(), finished, rss()))
+            done.wait(0.5)
+
+    runner._ensure_ray(None)  # Ray's start-up is not part of the per-trial rate
+    rss_start = rss()
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    summary = runner.run_study(loaded, target, verbose=0)
+    wall = time.perf_counter() - start
+    done.set()
+    thread.join()
+    rss_end = rss()
+    runner.shutdown()
+
+    arr = np.array(samples, dtype=np.float64)
+    late = arr[arr[:, 1] >= 0.1 * args.trials]  # after the first 10 %: start-up allocations are done
+    slope = np.polyfit(late[:, 1], late[:, 2], 1)[0] if len(late) > 3 else float("nan")
+    study_dir = work / "store" / "scale"
+    rows_bytes = size(study_dir / "results")
+    print(f"trials: {summary.trials} ({len(summary.errored)} failed), rows: {summary.rows}")
+    print(f"wall (Tuner.fit + writing): {wall:.1f} s -> {summary.trials / wall * 60:.0f} trials/min")
+    print(
+        f"driver RSS: start {rss_start / 2**20:.0f} MiB, end {rss_end / 2**20:.0f} MiB, "
+        f"peak {arr[:, 2].max() / 2**20:.0f} MiB"
+    )
+    print(f"driver RSS growth after the first 10% of trials: {slope / 1024:.1f} KiB per finished trial (fit)")
+    print(
+        f"stored: results/ {rows_bytes / 2**20:.1f} MiB in {len(list((study_dir / 'results').glob('*')))} files, "
+        f"tune/ {size(study_dir / 'tune') / 2**20:.1f} MiB, all {size(study_dir) / 2**20:.1f} MiB"
+    )
+    print(f"rows themselves: {rows_bytes / summary.rows:.0f} bytes per row on disk")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

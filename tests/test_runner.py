@@ -1,0 +1,32 @@
+"""Runner pieces that need no Ray cluster: the submission-time resource check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import ray
+
+from syre_tune import runner, study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gpu_study(tmp_path: Path, gpu: float) -> study.Study:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"benchmark: theorem4\nresources: {{cpu: 1, gpu: {gpu}}}\n")
+    return study.load(path)[0]
+
+
+def test_resource_check_counts_nodes_the_autoscaler_can_start(tmp_path: Path, monkeypatch) -> None:
+    head_only = [{"Alive": True, "Resources": {"CPU": 4.0}}, {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 1.0}}]
+    monkeypatch.setattr(ray, "nodes", lambda: head_only)
+    monkeypatch.setenv("SYRE_TUNE_AUTOSCALER_CONFIG", str(tmp_path / "absent.yaml"))
+    with pytest.raises(runner.RunError, match="the largest node has 4 CPUs and 0 GPUs"):
+        runner._check_resources(gpu_study(tmp_path, 0.25))
+    # on the head of the shipped cluster, GPU workers (min_workers 0) can still be started
+    monkeypatch.setenv("SYRE_TUNE_AUTOSCALER_CONFIG", str(ROOT / "cluster.yaml"))
+    runner._check_resources(gpu_study(tmp_path, 0.25))
+    runner._check_resources(gpu_study(tmp_path, 1))
+    with pytest.raises(runner.RunError, match="gpu: 2"):
+        runner._check_resources(gpu_study(tmp_path, 2))
