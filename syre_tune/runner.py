@@ -188,8 +188,12 @@ def _ensure_ray(address: str | None) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic table honours our columns
-    # Keeping one checkpoint per trial forces an experiment snapshot after each; that is intended.
+    # Bounding checkpoints per trial forces an experiment snapshot now and then; that is intended.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's CSV and TensorBoard logs of every result: the rows are in Parquet already, and without
+    # them a trial costs the driver half the time and half the memory (its JSON log is kept: Tune
+    # reads it back for the ResultGrid and on restore).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     kwargs: dict[str, Any] = {
         "logging_level": logging.WARNING,
         "log_to_driver": True,
@@ -363,10 +367,12 @@ def _progress_reporter(study: Study) -> Any:
 
 def _error_text(trial: Any) -> str:
     """The last line of the trial's error (``ValueError: ...``), or Ray's own description."""
-    try:
-        error = trial.get_error()
+    error = None
+    try:  # the driver's own copy first: the one in storage may not be synced yet
+        local = trial.error_file
+        error = Path(local).read_text() if local and Path(local).exists() else trial.get_error()
     except Exception:  # the error file may be gone; keep the study going
-        error = None
+        pass
     lines = [line.strip() for line in str(error or "unknown error").splitlines() if line.strip()]
     errors = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt"))]
     return (errors[-1] if errors else lines[-1])[:2000]
@@ -475,6 +481,7 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
     """Run every trial of ``study`` through Ray Tune; rows land in ``study_dir/results``."""
     import yaml
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     _ensure_ray(address)
     _check_resources(study)
@@ -503,8 +510,10 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
             verbose=verbose,
             progress_reporter=_progress_reporter(study),
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[_status_callback(plan, study_dir, study.num_trials)],
+            # the last two checkpoints of each trial (with one, every checkpoint would force a
+            # snapshot of the whole experiment's state: quadratic in the number of trials)
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[_status_callback(plan, study_dir, study.num_trials), JsonLoggerCallback()],
             **_storage_kwargs(study_dir),
         ),
     )
