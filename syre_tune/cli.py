@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+PROBE_TIMEOUT_S = 30
 DEFAULT_STORAGE = "results"
 
 
@@ -87,6 +89,28 @@ def _cmd_list() -> int:
     return 0
 
 
+def _within(seconds: float, what: str, action: Any) -> Any:
+    """``action()``, or one clear line if it does not answer in time (object stores retry for
+    minutes when the network or the credentials are missing)."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append((True, action()))
+        except BaseException as error:  # re-raised below, in the main thread
+            outcome.append((False, error))
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise UsageError(f"{what}: no answer within {seconds:g} s (network or credentials?)")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
 def _storage(text: str) -> Any:
     from syre_tune import results
 
@@ -94,14 +118,21 @@ def _storage(text: str) -> Any:
         where = results.location(text)
     except results.StorageError as error:
         raise UsageError(f"--storage {error}") from None
-    if where.exists() and not where.is_dir():
-        raise UsageError(f"--storage {text}: exists and is not a folder")
-    return where
+
+    def inspect() -> Any:
+        if where.exists() and not where.is_dir():
+            raise UsageError(f"--storage {text}: exists and is not a folder")
+        return where
+
+    try:
+        return _within(PROBE_TIMEOUT_S, f"--storage {text}", inspect)
+    except OSError as error:
+        raise UsageError(f"--storage {text}: cannot read it: {str(error).splitlines()[0]}") from None
 
 
 def _check_writable(storage: Any) -> None:
     """Without creating anything: local folders by their permissions, other storage by writing
-    and deleting one probe file in the nearest existing folder."""
+    and deleting one probe file."""
     from syre_tune import results
 
     if storage.local is not None:
@@ -111,8 +142,7 @@ def _check_writable(storage: Any) -> None:
         return
     probe = storage / f".syre-tune-probe-{uuid.uuid4().hex}"
     try:
-        results.write_text_atomic("", probe)
-        probe.remove()
+        _within(PROBE_TIMEOUT_S, f"--storage {storage}", lambda: (results.write_text_atomic("", probe), probe.remove()))
     except OSError as error:
         raise UsageError(f"--storage {storage}: cannot write there: {str(error).splitlines()[0]}") from None
 
