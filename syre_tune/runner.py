@@ -401,6 +401,7 @@ def _status_callback(plan: TrialPlan, study_dir: Location, planned: int) -> Any:
                 "planned": planned,
                 **counts,
                 "finished": finished,
+                "trial_ids": sorted(trial.trial_id for trial in trials),
                 "driver": {"host": socket.gethostname(), "pid": os.getpid()},
                 "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
@@ -531,6 +532,7 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
             best = {"config": best_result.config, study.metric: best_result.metrics.get(study.metric)}
         except (RuntimeError, ValueError):
             pass
+    _remove_forgotten(study_dir)
     trials = results.trials(study_dir) if results.count_rows(study_dir) else None
     errored = tuple(trials.trial_id[trials.status == "error"]) if trials is not None else ()
     diverged = tuple(trials.trial_id[trials.status == "diverged"]) if trials is not None else ()
@@ -546,6 +548,27 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
     )
     results.write_json_atomic(provenance, study_dir / "provenance.json")
     return RunSummary(study.name, study_dir, len(grid), errored, diverged, rows, wall, best)
+
+
+def _remove_forgotten(study_dir: Location) -> None:
+    """Remove the rows of trials the experiment does not know: a driver killed between two
+    snapshots of Tune's state had started them, and the resumed search ran their work again as
+    new trials. What is left has exactly one row per (trial, seed, iteration) of its trials."""
+    status = study_dir / results.STATUS_FILE
+    if not status.exists():
+        return
+    known = set(json.loads(status.read_text()).get("trial_ids", []))
+    folder = study_dir / "results"
+    for name in sorted(_part_names(folder)):
+        if name[len("part-") :].rsplit("-", 1)[0] not in known:
+            (folder / name).remove()
+
+
+def _part_names(folder: Location) -> list[str]:
+    import pyarrow.fs as pafs
+
+    infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, allow_not_found=True))
+    return [info.base_name for info in infos if info.base_name.startswith("part-")]
 
 
 def _close_orphans(study: Study, study_dir: Location) -> None:
