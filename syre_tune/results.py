@@ -201,7 +201,8 @@ class Location:
     """How the user wrote it (for messages), extended by ``/``."""
 
     def __truediv__(self, name: str) -> Location:
-        return Location(self.fs, f"{self.path.rstrip('/')}/{name}", f"{self.uri.rstrip('/')}/{name}")
+        base, mark, query = self.uri.partition("?")  # s3://bucket/x?endpoint_override=...: name before query
+        return Location(self.fs, f"{self.path.rstrip('/')}/{name}", f"{base.rstrip('/')}/{name}{mark}{query}")
 
     @property
     def name(self) -> str:
@@ -209,8 +210,11 @@ class Location:
 
     @property
     def parent(self) -> Location:
-        path, uri = self.path.rstrip("/"), self.uri.rstrip("/")
-        return Location(self.fs, path.rsplit("/", 1)[0] or "/", uri.rsplit("/", 1)[0] or "/")
+        path = self.path.rstrip("/")
+        base, mark, query = self.uri.partition("?")
+        return Location(
+            self.fs, path.rsplit("/", 1)[0] or "/", (base.rstrip("/").rsplit("/", 1)[0] or "/") + mark + query
+        )
 
     @property
     def local(self) -> Path | None:

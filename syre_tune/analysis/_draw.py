@@ -29,6 +29,11 @@ def draw_theorem4(info: pd.DataFrame, thresholds: pd.DataFrame | None = None) ->
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    info = info[info["gamma_sigma0"] > 0]  # log axes: γσ0 = 0 (no syre) has no place on them
+    if info.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no run with γσ0 > 0 to draw", ha="center", va="center", transform=ax.transAxes)
+        return fig
     ns = sorted(info["N"].unique())
     palette = dict(zip(ns, sns.color_palette("viridis", len(ns))))
     epsilon = float(info["epsilon"].iloc[0])
