@@ -214,3 +214,20 @@ def test_file_uri_storage_and_a_second_filesystem_read_it(tmp_path: Path) -> Non
     done = syre_tune("analyze", f"file://{tmp_path}/shared/s", "--out", str(tmp_path / "figs"))
     assert done.returncode == 0 and (tmp_path / "figs" / "theorem4.png").exists()
     assert syre_tune("analyze", "nosuchscheme://x/y").returncode == 2
+
+
+def test_optuna_study_in_an_rdb_given_by_the_study(tmp_path: Path) -> None:
+    import optuna
+
+    database = f"sqlite:///{tmp_path}/optuna.db"  # only the driver writes to it: SQLite is enough
+    study = tmp_path / "o.yaml"
+    study.write_text(
+        TINY + "search: optuna\nsweep: {sigma0: {loguniform: [0.01, 1.0]}}\nnum_samples: 3\nmetric: min_abs_delta\n"
+        f"mode: max\noptuna: {{sampler: random, storage: '{database}'}}\n"
+    )
+    done = syre_tune("run", str(study), "--storage", str(tmp_path / "s"), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = optuna.load_study(study_name="o", storage=database)
+    assert [t.state.name for t in loaded.trials] == ["COMPLETE"] * 3
+    assert not (tmp_path / "s" / "o" / "optuna.journal").exists()
+    assert (tmp_path / "s" / "o" / "figures" / "optuna_history.png").exists()
