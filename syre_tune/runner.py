@@ -308,26 +308,32 @@ def _optuna_storage(study: Study, study_dir: Location) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(study_dir.local / OPTUNA_JOURNAL)))
 
 
+def _sampler(name: str, seed: int) -> Any:
+    """The Optuna sampler a study names (tpe | gp | cmaes | random), seeded."""
+    import optuna
+
+    samplers = {
+        "tpe": optuna.samplers.TPESampler,
+        "gp": optuna.samplers.GPSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "random": optuna.samplers.RandomSampler,
+    }
+    return samplers[name](seed=seed)
+
+
 def _search_alg(study: Study, study_dir: Location) -> Any:
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     if study.search != "optuna":
         # seeded, so that a random search draws the same configurations every time
         return BasicVariantGenerator(random_state=study.search_seed)
-    import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=study.search_seed),
-        "gp": lambda: optuna.samplers.GPSampler(seed=study.search_seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=study.search_seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=study.search_seed),
-    }
     several = len(study.metrics) > 1
     searcher = OptunaSearch(
         metric=list(study.metrics) if several else None,
         mode=list(study.modes) if several else None,
-        sampler=samplers[study.sampler](),
+        sampler=_sampler(study.sampler, study.search_seed),
         study_name=study.name,
         storage=_optuna_storage(study, study_dir),
     )
