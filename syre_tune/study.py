@@ -490,6 +490,10 @@ def _parse_scheduler(fail, value: Any, objectives: int) -> dict[str, Any] | None
     merged = {**defaults, **options}
     for key in ("grace_period", "max_t"):
         _count(fail, f"scheduler.{name}.{key}", merged[key], minimum=1)
+    if merged["max_t"] < merged["grace_period"]:
+        raise fail(
+            f"scheduler.{name}.max_t", f"expected >= grace_period ({merged['grace_period']}), got {merged['max_t']}"
+        )
     rf = merged["reduction_factor"]
     if isinstance(rf, bool) or not isinstance(rf, (int, float)) or rf <= 1:
         raise fail(f"scheduler.{name}.reduction_factor", f"expected a number > 1, got {rf!r}")

@@ -119,6 +119,10 @@ def test_random_search_axes(tmp_path: Path) -> None:
         ),
         ("benchmark: theorem4\nscheduler: {asha: {reduction_factor: 1}}\n", "scheduler.asha.reduction_factor"),
         ("benchmark: theorem4\nscheduler: hyperband\n", "scheduler: expected {asha"),
+        (
+            "benchmark: theorem4\nscheduler: {asha: {grace_period: 5, max_t: 2}}\n",
+            "scheduler.asha.max_t: expected >= grace_period (5), got 2",
+        ),
         ("benchmark: theorem4\nmax_failures: -1\n", "max_failures: expected an integer >= 0"),
         ("benchmark: theorem4\noptuna: {sampler: tpe}\n", "optuna: is for search: optuna"),
         ("benchmark: theorem4\nconfig: {report_every: -1}\n", "config.report_every: expected an integer >= 0"),
