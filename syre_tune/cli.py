@@ -210,10 +210,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _study_folders(args: argparse.Namespace) -> list[Any]:
     """The study folders NAME names under --storage: itself, or the studies of a multi-study file."""
+    from syre_tune import results
+
     folder = _storage(args.storage) / args.name
-    if (folder / "study.yaml").exists():
-        return [folder]
-    found = [child for child in folder.children() if (child / "study.yaml").exists()] if folder.is_dir() else []
+    found = results.study_folders(folder, "study.yaml")
     if not found:
         raise UsageError(f"{folder}: no study of that name (expected <storage>/<name>/study.yaml)")
     return found
@@ -229,10 +229,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         status = results.read_status(folder)
         counts = ", ".join(f"{status[key]} {key}" for key in ("done", "running", "failed", "pending"))
         print(f"{status['study']}: {counts} of {status['planned']} trials (updated {status['updated']})")
-        if (folder / "results").is_dir() and results.count_rows(folder):
-            trials = results.trials(folder)
-            diverged = int((trials.status == "diverged").sum())
-            print(f"  {results.count_rows(folder)} rows; {diverged} trials diverged")
+        rows = results.count_rows(folder) if (folder / "results").is_dir() else 0
+        if rows:
+            diverged = int((results.trials(folder).status == "diverged").sum())
+            print(f"  {rows} rows; {diverged} trials diverged")
         if not status["finished"] and status["driver_alive"] is False:
             print(f"  its driver is gone: finish it with  syre-tune resume {args.name} --storage {args.storage}")
     return 0

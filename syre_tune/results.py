@@ -17,6 +17,8 @@ Reading needs only pyarrow and pandas (no torch, no Ray).
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,17 +34,20 @@ import pyarrow.parquet as pq
 __all__ = [
     "IDENTITY",
     "KNOBS",
+    "OPTUNA_JOURNAL",
     "STATUSES",
     "STATUS_FILE",
     "Location",
     "RowBuffer",
     "StorageError",
+    "benchmark_of",
     "count_rows",
     "location",
     "read",
     "read_status",
     "results_dir",
     "schema_for",
+    "study_folders",
     "trials",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -67,6 +72,8 @@ IDENTITY = pa.schema(
         ("error", pa.string()),
     ]
 )
+OPTUNA_JOURNAL = "optuna.journal"
+"""Beside the dataset of a ``search: optuna`` study without an RDB: Optuna's journal."""
 STATUS_FILE = "status.json"
 """Beside the dataset: trial counts by state, kept current by the driver (``syre-tune status``)."""
 STATUSES = ("ok", "diverged", "error")
@@ -234,15 +241,19 @@ class Location:
         with self.fs.open_input_stream(self.path) as stream:
             return stream.read().decode()
 
+    def entries(self) -> list[pafs.FileInfo]:
+        """What is directly inside this folder (nothing if it does not exist)."""
+        return self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
+
     def children(self) -> list[Location]:
         """The folders directly inside this one, sorted."""
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True))
-        return sorted((self / info.base_name for info in infos if info.type == pafs.FileType.Directory), key=str)
+        return sorted((self / e.base_name for e in self.entries() if e.type == pafs.FileType.Directory), key=str)
 
     def remove(self) -> None:
-        if self.is_dir():
+        kind = self.kind()
+        if kind == pafs.FileType.Directory:
             self.fs.delete_dir(self.path)
-        elif self.exists():
+        elif kind != pafs.FileType.NotFound:
             self.fs.delete_file(self.path)
 
     def __str__(self) -> str:
@@ -364,12 +375,27 @@ def trials(path: str | Path | Location, filesystem: pafs.FileSystem | None = Non
     return out.reset_index()
 
 
+def study_folders(path: str | Path | Location, marker: str = "results") -> list[Location]:
+    """``path`` if it holds ``marker`` (a study folder), else the folders directly inside it that
+    do (the studies of a multi-study file); [] if none."""
+    where = location(path)
+    if (where / marker).exists():
+        return [where]
+    return [child for child in where.children() if (child / marker).exists()]
+
+
+def benchmark_of(study_dir: str | Path | Location) -> str:
+    """The benchmark that made a study: from ``provenance.json``, else from its rows."""
+    where = location(study_dir)
+    provenance = where / "provenance.json"
+    if provenance.exists():
+        return json.loads(provenance.read_text())["benchmark"]
+    return str(read(where, columns=["benchmark"])["benchmark"].iloc[0])
+
+
 def read_status(study_dir: str | Path | Location) -> dict[str, Any]:
     """The study's ``status.json`` and ``driver_alive``: whether the driver process that wrote it
     still runs (True/False when it ran on this host, None when elsewhere)."""
-    import os
-    import socket
-
     status = json.loads((location(study_dir) / STATUS_FILE).read_text())
     driver = status.get("driver", {})
     alive = None

@@ -40,7 +40,6 @@ from syre_tune.study import Study
 __all__ = ["RunError", "RunSummary", "can_resume", "resume_study", "run_study", "shutdown"]
 
 TUNE_DIR = "tune"  # Tune's experiment folder inside a study folder
-OPTUNA_JOURNAL = "optuna.journal"
 
 
 class RunError(RuntimeError):
@@ -194,32 +193,21 @@ def _ensure_ray(address: str | None) -> None:
     # them a trial costs the driver half the time and half the memory (its JSON log is kept: Tune
     # reads it back for the ResultGrid and on restore).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    kwargs: dict[str, Any] = {
-        "logging_level": logging.WARNING,
-        "log_to_driver": True,
-        "configure_logging": True,
-    }
-    if not address:
-        kwargs["include_dashboard"] = False  # a local run listens on nothing beyond what Ray needs
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True, "configure_logging": True}
     if address:
         _reachable(address)
+        kwargs["address"] = address
+    else:
+        kwargs["include_dashboard"] = False  # a local run listens on nothing beyond what Ray needs
     try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(**kwargs)
+        ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
         text = str(error).strip()
-        if "RAY_AUTH_MODE" in text or "Authentication" in text or "auth token" in text.lower():
-            raise RunError(
-                f"the Ray cluster at {address} requires token authentication: run with RAY_AUTH_MODE=token "
-                "and its token in ~/.ray/auth_token (ray get-auth-token on the head prints it)"
-            ) from None
         first = text.splitlines()[0] if text else type(error).__name__
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         hint = ""
         if address and os.environ.get("RAY_AUTH_MODE") != "token":
-            # Ray >= 2.59 heads may require a token; the client then only says it cannot connect
+            # Ray >= 2.59 heads may require a token; the client often only says it cannot connect
             hint = " (if it uses token authentication, run with RAY_AUTH_MODE=token and its token in ~/.ray/auth_token)"
         raise RunError(f"cannot start or reach {where}: {first}{hint}") from None
 
@@ -305,7 +293,7 @@ def _optuna_storage(study: Study, study_dir: Location) -> Any:
             "storage give the study `optuna: {storage: <RDB URL>}`"
         )
     study_dir.local.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(study_dir.local / OPTUNA_JOURNAL)))
+    return optuna.storages.JournalStorage(JournalFileBackend(str(study_dir.local / results.OPTUNA_JOURNAL)))
 
 
 def _sampler(name: str, seed: int) -> Any:
@@ -417,7 +405,8 @@ def _status_callback(plan: TrialPlan, study_dir: Location, planned: int) -> Any:
             self._write(trials)
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            _part(plan, trial.trial_id, "error").remove()  # it failed before, and finished now
+            if trial.num_failures:  # it failed before (error rows may be there), and finished now
+                _part(plan, trial.trial_id, "error").remove()
             self._write(trials, force=True)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -539,10 +528,10 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
         except (RuntimeError, ValueError):
             pass
     _remove_forgotten(study_dir)
-    trials = results.trials(study_dir) if results.count_rows(study_dir) else None
+    rows = results.count_rows(study_dir)
+    trials = results.trials(study_dir) if rows else None
     errored = tuple(trials.trial_id[trials.status == "error"]) if trials is not None else ()
     diverged = tuple(trials.trial_id[trials.status == "diverged"]) if trials is not None else ()
-    rows = results.count_rows(study_dir)
     _close_orphans(study, study_dir)
     provenance.update(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -565,16 +554,9 @@ def _remove_forgotten(study_dir: Location) -> None:
         return
     known = set(json.loads(status.read_text()).get("trial_ids", []))
     folder = study_dir / "results"
-    for name in sorted(_part_names(folder)):
+    for name in sorted(entry.base_name for entry in folder.entries() if entry.base_name.startswith("part-")):
         if name[len("part-") :].rsplit("-", 1)[0] not in known:
             (folder / name).remove()
-
-
-def _part_names(folder: Location) -> list[str]:
-    import pyarrow.fs as pafs
-
-    infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, allow_not_found=True))
-    return [info.base_name for info in infos if info.base_name.startswith("part-")]
 
 
 def _close_orphans(study: Study, study_dir: Location) -> None:

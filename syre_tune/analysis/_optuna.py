@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from syre_tune import results
+from syre_tune.analysis._draw import _pyplot
+from syre_tune.analysis._files import save_figure, write_csv
 
 __all__ = [
     "JOURNAL",
@@ -45,7 +47,7 @@ __all__ = [
     "study_spec",
 ]
 
-JOURNAL = "optuna.journal"  # the journal file inside the study folder when no RDB storage is given
+JOURNAL = results.OPTUNA_JOURNAL  # the journal file inside the study folder when no RDB storage is given
 _FIXED = ("number", "state", "datetime_start", "datetime_complete", "best", "pareto")
 _IMPORTANCE_COLUMNS = ["objective", "mode", "param", "importance"]
 
@@ -78,11 +80,8 @@ def optuna_storage(study_dir: str | Path, spec: Mapping[str, Any]) -> Any:
     if not path.is_file():
         return None
     import optuna
+    from optuna.storages.journal import JournalFileBackend
 
-    try:
-        from optuna.storages.journal import JournalFileBackend
-    except ImportError:  # optuna < 4
-        from optuna.storages import JournalFileStorage as JournalFileBackend
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -196,16 +195,6 @@ def nondominated_mask(values: np.ndarray, modes: Sequence[str]) -> np.ndarray:
     return mask
 
 
-def _benchmark_of(study_dir: Path, spec: Mapping[str, Any]) -> str | None:
-    provenance = study_dir / "provenance.json"
-    if provenance.exists():
-        try:
-            return json.loads(provenance.read_text()).get("benchmark")
-        except (ValueError, AttributeError):
-            pass
-    return spec.get("benchmark")
-
-
 def _matches(column: pd.Series, value: Any) -> pd.Series:
     if isinstance(value, (list, tuple)):
         value = json.dumps(list(value))
@@ -229,7 +218,7 @@ def optuna_grid_rows(
     study_dir = Path(study_dir)
     spec = study_spec(study_dir) if spec is None else spec
     metrics = list(metrics) if metrics is not None else [name for name, _ in optuna_objectives(spec)]
-    benchmark = _benchmark_of(study_dir, spec)
+    benchmark = spec.get("benchmark") or results.benchmark_of(study_dir)
     wanted = ["study", "trial_id", "method", "seed", "iteration", *(f"metric.{m}" for m in metrics)]
     frames = []
     siblings = sorted(p for p in study_dir.resolve().parent.iterdir() if p.is_dir()) if metrics else []
@@ -237,7 +226,7 @@ def optuna_grid_rows(
         if sibling == study_dir.resolve() or not (sibling / "results").is_dir():
             continue
         other = study_spec(sibling)
-        if other.get("search", "grid") != "grid" or _benchmark_of(sibling, other) != benchmark:
+        if other.get("search", "grid") != "grid" or results.benchmark_of(sibling) != benchmark:
             continue
         try:
             rows = results.read(sibling)
@@ -277,15 +266,6 @@ def grid_tradeoff(rows: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> 
 
 
 # --- draw steps -----------------------------------------------------------------------------------
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(name: str, mode: str) -> str:
@@ -416,8 +396,6 @@ def optuna_report(study_dir: str | Path, out: str | Path, spec: Mapping[str, Any
     """For a ``search: optuna`` study: optuna_trials.csv, optuna_importances.csv, optuna_history and
     optuna_importances (PNG, PDF), and for several objectives optuna_pareto (PNG, PDF). Writes
     nothing (and returns []) for other studies or when the Optuna storage or study is missing."""
-    from syre_tune.analysis._report import _save
-
     study_dir, out = Path(study_dir), Path(out)
     spec = study_spec(study_dir) if spec is None else spec
     if spec.get("search") != "optuna":
@@ -433,19 +411,18 @@ def optuna_report(study_dir: str | Path, out: str | Path, spec: Mapping[str, Any
     name = str(spec.get("name") or study_dir.name)
     written = []
     for stem, table in (("optuna_trials", trials), ("optuna_importances", importances)):
-        results.write_text_atomic(table.to_csv(index=False), out / f"{stem}.csv")
-        written.append(out / f"{stem}.csv")
-    written += _save(
+        written.append(write_csv(table, out / f"{stem}.csv"))
+    written += save_figure(
         draw_optuna_history(trials, objectives, optuna_log_params(study), title=f"Optuna search {name!r}"),
         out,
         "optuna_history",
     )
-    written += _save(
+    written += save_figure(
         draw_optuna_importances(importances, title=f"Optuna parameter importances {name!r}"), out, "optuna_importances"
     )
     if len(objectives) >= 2:
         grid = grid_tradeoff(optuna_grid_rows(study_dir, spec, [m for m, _ in objectives[:2]]), objectives[:2])
-        written += _save(
+        written += save_figure(
             draw_optuna_pareto(trials, objectives, grid, title=f"Optuna Pareto front {name!r}"), out, "optuna_pareto"
         )
     return written

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from syre_tune import results
 from syre_tune.analysis._draw import draw_theorem4, draw_tradeoff
+from syre_tune.analysis._files import save_figure, write_csv
 from syre_tune.analysis._optuna import optuna_report
 from syre_tune.analysis._theorem4 import COLUMNS as THEOREM4_COLUMNS
 from syre_tune.analysis._theorem4 import theorem4_info, theorem4_slope, theorem4_thresholds
@@ -18,35 +18,10 @@ __all__ = ["analyze", "study_dirs"]
 def study_dirs(path: str | Path) -> list[Path | results.Location]:
     """``path`` (a folder or a storage URI) if it is a study folder, else the study folders directly
     inside it; local ones as Paths."""
-    where = results.location(path)
-    found = [where] if (where / "results").is_dir() else [c for c in where.children() if (c / "results").is_dir()]
+    found = results.study_folders(path, "results")
     if not found:
         raise FileNotFoundError(f"{path}: no study results here (expected <storage>/<study>/results/)")
     return [f.local if f.local is not None else f for f in found]
-
-
-def _write_csv(table: object, path: Path) -> Path:
-    results.write_text_atomic(table.to_csv(index=False), path)
-    return path
-
-
-def _save(fig: object, out: Path, stem: str) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for suffix in ("png", "pdf"):
-        target = out / f"{stem}.{suffix}"
-        fig.savefig(target, dpi=150)
-        paths.append(target)
-    plt.close(fig)
-    return paths
-
-
-def _benchmark(study_dir: results.Location) -> str:
-    provenance = study_dir / "provenance.json"
-    if provenance.exists():
-        return json.loads(provenance.read_text())["benchmark"]
-    return str(results.read(study_dir, columns=["benchmark"])["benchmark"].iloc[0])
 
 
 def analyze(study_dir: str | Path | results.Location, out: str | Path | None = None) -> list[Path]:
@@ -58,7 +33,7 @@ def analyze(study_dir: str | Path | results.Location, out: str | Path | None = N
     local = where.local
     out = Path(out) if out else (local / "figures" if local is not None else Path("figures") / where.name)
     out.mkdir(parents=True, exist_ok=True)
-    benchmark = _benchmark(where)
+    benchmark = results.benchmark_of(where)
     # theorem4: only the columns its analysis reads (a third of the load time on a million rows)
     columns = list(THEOREM4_COLUMNS) if benchmark == "theorem4" else None
     df = results.read(where, columns=columns, measurements=True)  # not the error rows of failed trials
@@ -69,14 +44,14 @@ def analyze(study_dir: str | Path | results.Location, out: str | Path | None = N
         slope = theorem4_slope(thresholds)
         thresholds["loglog_slope_vs_N"] = slope
         for name, table in (("theorem4_probability", info), ("theorem4_thresholds", thresholds)):
-            written.append(_write_csv(table, out / f"{name}.csv"))
-        written += _save(draw_theorem4(info, thresholds), out, "theorem4")
+            written.append(write_csv(table, out / f"{name}.csv"))
+        written += save_figure(draw_theorem4(info, thresholds), out, "theorem4")
     elif benchmark == "symmetry_objective":
         info = tradeoff_info(df)
         check = tradeoff_check(info)
         for name, table in (("tradeoff", info), ("tradeoff_check", check)):
-            written.append(_write_csv(table, out / f"{name}.csv"))
-        written += _save(draw_tradeoff(info), out, "tradeoff")
+            written.append(write_csv(table, out / f"{name}.csv"))
+        written += save_figure(draw_tradeoff(info), out, "tradeoff")
     if local is not None:  # search: optuna studies only; nothing without their storage
         written += optuna_report(local, out)
     return written
