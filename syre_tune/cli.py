@@ -162,6 +162,8 @@ def _report(summary: Any, target: Any, analyze: bool) -> bool:
         f"{summary.wall_s:.1f} s -> {target / 'results'}",
         flush=True,
     )
+    if summary.stopped:
+        print(f"[syre-tune] {summary.study}: {len(summary.stopped)} trials stopped early by the scheduler")
     if summary.diverged:
         print(f"[syre-tune] {summary.study}: diverged trials (NaN/inf loss): {', '.join(summary.diverged)}")
     if summary.errored:
@@ -231,15 +233,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"{status['study']}: {counts} of {status['planned']} trials (updated {status['updated']})")
         rows = results.count_rows(folder) if (folder / "results").is_dir() else 0
         if rows:
-            diverged = int((results.trials(folder).status == "diverged").sum())
-            print(f"  {rows} rows; {diverged} trials diverged")
+            count = results.trials(folder).status.value_counts()
+            print(
+                f"  {rows} rows; {count.get('diverged', 0)} trials diverged, "
+                f"{count.get('stopped', 0)} stopped early by the scheduler"
+            )
         if not status["finished"] and status["driver_alive"] is False:
             print(f"  its driver is gone: finish it with  syre-tune resume {args.name} --storage {args.storage}")
     return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from syre_tune import runner
+    from syre_tune import results, runner
     from syre_tune import study as study_module
 
     folders = _study_folders(args)
@@ -247,6 +252,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     for folder in folders:
         if not runner.can_resume(folder):
             raise UsageError(f"{folder}: no Ray Tune experiment to resume here")
+        if (folder / results.STATUS_FILE).exists():
+            status = results.read_status(folder)
+            if status["driver_alive"] and not status["finished"]:
+                pid = status["driver"]["pid"]
+                raise UsageError(f"{folder}: its driver (pid {pid}, this host) is still running; resume once it is gone")
         saved = folder / "study.yaml"
         try:
             (study,) = study_module.load_text(saved.read_text(), source=str(saved))

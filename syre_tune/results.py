@@ -36,6 +36,7 @@ __all__ = [
     "KNOBS",
     "OPTUNA_JOURNAL",
     "STATUSES",
+    "MEASURED",
     "STATUS_FILE",
     "Location",
     "RowBuffer",
@@ -76,10 +77,14 @@ OPTUNA_JOURNAL = "optuna.journal"
 """Beside the dataset of a ``search: optuna`` study without an RDB: Optuna's journal."""
 STATUS_FILE = "status.json"
 """Beside the dataset: trial counts by state, kept current by the driver (``syre-tune status``)."""
-STATUSES = ("ok", "diverged", "error")
+STATUSES = ("ok", "stopped", "diverged", "error")
 """Row status: ``ok`` a measurement; ``diverged`` a seed whose loss turned NaN/inf at this
-iteration (the trial stopped there); ``error`` the trial raised (iteration and metrics null,
-the exception in ``error``; one row per seed)."""
+iteration (the trial stopped there); ``stopped`` the scheduler (ASHA) stopped the trial early,
+after its last measured iteration; ``error`` the trial raised (the exception in ``error``).
+``stopped`` and ``error`` rows are markers, one per seed, with iteration and metrics null.
+In this order, a trial's status is the last of its rows' (see :func:`trials`)."""
+MEASURED = ("ok", "diverged")
+"""The statuses of rows that hold a measurement."""
 # Config fields that are identity columns or per-row, not `config.<key>` columns.
 _NOT_CONFIG = {"method", "seeds", *KNOBS}
 
@@ -173,15 +178,18 @@ class RowBuffer:
                 columns.append(pa.array([self._constant.get(column.name)] * rows, type=column.type))
         return pa.Table.from_arrays(columns, schema=self.schema)
 
-    def error_table(self, seeds: tuple[int, ...], error: str) -> pa.Table:
-        """One ``error`` row per seed: the trial raised ``error``; iteration and metrics null."""
+    def marker_table(self, seeds: tuple[int, ...], status: str, error: str | None = None) -> pa.Table:
+        """One marker row per seed with ``status`` (``error``: the trial raised ``error``;
+        ``stopped``: the scheduler stopped it early); iteration and metrics null."""
+        if status in MEASURED:
+            raise ValueError(f"marker_table: {status!r} rows are measurements")
         n = len(seeds)
         columns = []
         for column in self.schema:
             if column.name == "seed":
                 data: list[Any] = list(seeds)
             elif column.name == "status":
-                data = ["error"] * n
+                data = [status] * n
             elif column.name == "error":
                 data = [error] * n
             else:
@@ -347,13 +355,13 @@ def read(
     measurements: bool = False,
 ) -> Any:
     """The study's rows as a pandas DataFrame (``columns`` / a pyarrow ``filter`` to read less;
-    ``measurements`` leaves out the ``error`` rows of failed trials).
+    ``measurements`` leaves out the marker rows, ``error`` and ``stopped``).
 
     ``path`` is a local folder, a URI (``s3://bucket/study``), or a path on ``filesystem``."""
     dataset = _dataset(path, filesystem)
     if measurements and "status" in dataset.schema.names:
         status = pads.field("status")
-        measured = (status != "error") | status.is_null()
+        measured = status.isin(list(MEASURED)) | status.is_null()
         filter = measured if filter is None else filter & measured
     return dataset.to_table(columns=columns, filter=filter).to_pandas()
 
@@ -365,11 +373,12 @@ def count_rows(path: str | Path | Location, filesystem: pafs.FileSystem | None =
 
 def trials(path: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> Any:
     """One row per trial: its rows, last iteration and status (``error`` if it raised, ``diverged``
-    if a seed's loss turned NaN/inf, else ``ok``) with the error message."""
+    if a seed's loss turned NaN/inf, ``stopped`` if the scheduler stopped it early, else ``ok``)
+    with the error message. ``rows`` counts measurements only."""
     df = read(path, columns=["trial_id", "iteration", "status", "error"], filesystem=filesystem)
-    rank = df["status"].map({"ok": 0, "diverged": 1, "error": 2})
+    rank = df["status"].map({status: rank for rank, status in enumerate(STATUSES)})
     grouped = df.assign(rank=rank).groupby("trial_id", sort=True)
-    out = grouped.agg(rows=("status", "size"), last_iteration=("iteration", "max"), rank=("rank", "max"))
+    out = grouped.agg(rows=("iteration", "count"), last_iteration=("iteration", "max"), rank=("rank", "max"))
     out["status"] = out.pop("rank").map(dict(enumerate(STATUSES)))
     out["error"] = grouped["error"].first()
     return out.reset_index()

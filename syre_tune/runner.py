@@ -70,6 +70,7 @@ class RunSummary:
     trials: int
     errored: tuple[str, ...]
     diverged: tuple[str, ...]
+    stopped: tuple[str, ...]
     rows: int
     wall_s: float
     best: dict[str, Any] | None
@@ -342,6 +343,10 @@ def _scheduler(study: Study) -> Any:
     )
 
 
+def _max_t(study: Study) -> int | None:
+    return study.scheduler["asha"]["max_t"] if study.scheduler else None
+
+
 def _progress_reporter(study: Study) -> Any:
     """A trial table showing the swept values by name (not the nested config dicts)."""
     from ray.tune import CLIReporter
@@ -372,14 +377,17 @@ def _error_text(trial: Any) -> str:
     return (errors[-1] if errors else lines[-1])[:2000]
 
 
-def _status_callback(plan: TrialPlan, study_dir: Location, planned: int) -> Any:
+def _status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: int | None) -> Any:
+    """``max_t``: the scheduler's budget in reports (a trial it stops there is not stopped early)."""
     from ray import tune
 
     class StatusCallback(tune.Callback):
-        """Writes ``status.json`` (counts of trials by state) and the ``error`` rows of failed trials."""
+        """Writes ``status.json`` (counts of trials by state) and the marker rows of trials that
+        failed (``error``) or that the scheduler stopped early (``stopped``)."""
 
         def __init__(self) -> None:
             self.written = 0.0
+            self.stopped: set[str] = set()
 
         def _write(self, trials: list[Any], finished: bool = False, force: bool = False) -> None:
             if not force and time.monotonic() - self.written < 2.0:
@@ -401,19 +409,32 @@ def _status_callback(plan: TrialPlan, study_dir: Location, planned: int) -> Any:
             }
             results.write_json_atomic(status, study_dir / results.STATUS_FILE)
 
+        def _marker(self, trial: Any, status: str, error: str | None = None) -> None:
+            _, _, rows = _row_buffer(plan, trial.trial_id, trial.config, "cpu")
+            table = rows.marker_table(plan.seed_blocks[trial.config["seed_block"]], status, error)
+            results.write_table_atomic(table, _part(plan, trial.trial_id, status))
+
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             self._write(trials)
 
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
+            # Tune marks a result `done` here only when the scheduler decided to stop the trial (a
+            # trial that returns ends without a further result); at max_t it used its whole budget
+            if result.get("done") and max_t is not None and result.get("training_iteration", max_t) < max_t:
+                self.stopped.add(trial.trial_id)
+
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            if trial.num_failures:  # it failed before (error rows may be there), and finished now
-                _part(plan, trial.trial_id, "error").remove()
-            self._write(trials, force=True)
+            try:
+                if trial.num_failures:  # it failed before (error rows may be there), and finished now
+                    _part(plan, trial.trial_id, "error").remove()
+                if trial.trial_id in self.stopped:
+                    self._marker(trial, "stopped")
+            finally:
+                self._write(trials, force=True)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             try:
-                _, _, rows = _row_buffer(plan, trial.trial_id, trial.config, "cpu")
-                table = rows.error_table(plan.seed_blocks[trial.config["seed_block"]], _error_text(trial))
-                results.write_table_atomic(table, _part(plan, trial.trial_id, "error"))
+                self._marker(trial, "error", _error_text(trial))
             finally:
                 self._write(trials, force=True)
 
@@ -509,7 +530,7 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
             # the last two checkpoints of each trial (with one, every checkpoint would force a
             # snapshot of the whole experiment's state: quadratic in the number of trials)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[_status_callback(plan, study_dir, study.num_trials), JsonLoggerCallback()],
+            callbacks=[_status_callback(plan, study_dir, study.num_trials, _max_t(study)), JsonLoggerCallback()],
             **_storage_kwargs(study_dir),
         ),
     )
@@ -530,19 +551,23 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
     _remove_forgotten(study_dir)
     rows = results.count_rows(study_dir)
     trials = results.trials(study_dir) if rows else None
-    errored = tuple(trials.trial_id[trials.status == "error"]) if trials is not None else ()
-    diverged = tuple(trials.trial_id[trials.status == "diverged"]) if trials is not None else ()
+    by_status = {
+        status: tuple(trials.trial_id[trials.status == status]) if trials is not None else ()
+        for status in ("error", "diverged", "stopped")
+    }
     _close_orphans(study, study_dir)
     provenance.update(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(wall + provenance.get("wall_s", 0.0), 2),
         trials=len(grid),
-        errored=list(errored),
-        diverged=list(diverged),
+        errored=list(by_status["error"]),
+        diverged=list(by_status["diverged"]),
+        stopped=list(by_status["stopped"]),
         rows=rows,
     )
     results.write_json_atomic(provenance, study_dir / "provenance.json")
-    return RunSummary(study.name, study_dir, len(grid), errored, diverged, rows, wall, best)
+    errored, diverged, stopped = by_status.values()
+    return RunSummary(study.name, study_dir, len(grid), errored, diverged, stopped, rows, wall, best)
 
 
 def _remove_forgotten(study_dir: Location) -> None:

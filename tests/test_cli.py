@@ -135,6 +135,22 @@ def test_existing_results_are_not_overwritten_silently(tmp_path: Path) -> None:
     assert done.returncode == 2 and "already exists" in done.stderr
 
 
+def test_resume_while_its_driver_runs_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    study = tmp_path / "storage" / "theorem4"
+    (study / "tune").mkdir(parents=True)
+    (study / "tune" / "tuner.pkl").write_bytes(b"")
+    (study / "study.yaml").write_text((ROOT / "studies" / "theorem4.yaml").read_text())
+    driver = {"host": socket.gethostname(), "pid": os.getpid()}  # this process: alive
+    (study / "status.json").write_text(json.dumps({"finished": False, "driver": driver}))
+    before = sorted(p.relative_to(study) for p in study.rglob("*"))
+    done = syre_tune("resume", "theorem4", "--storage", str(tmp_path / "storage"), timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"its driver (pid {os.getpid()}, this host) is still running" in done.stderr
+    assert sorted(p.relative_to(study) for p in study.rglob("*")) == before
+
+
 def test_analyze_missing_folder(tmp_path: Path) -> None:
     done = syre_tune("analyze", str(tmp_path / "nothing"))
     assert done.returncode == 2 and "no study results" in done.stderr

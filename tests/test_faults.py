@@ -8,6 +8,7 @@ the study planned, no gap, no duplicate. The failures come from ``tests/plugins/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -104,22 +105,42 @@ def test_killed_worker_raising_and_diverging_trials(tmp_path: Path) -> None:
     assert (status["done"], status["failed"], status["running"], status["pending"]) == (3, 1, 0, 0)
     shown = syre_tune("status", "study", "--storage", str(tmp_path / "store"), cwd=tmp_path)
     assert shown.returncode == 0 and "3 done, 0 running, 1 failed, 0 pending of 4 trials" in shown.stdout
-    assert "1 trials diverged" in shown.stdout
+    assert "1 trials diverged, 0 stopped early by the scheduler" in shown.stdout
 
 
-def kill_when(process: subprocess.Popen, parts: Path, count: int, timeout: float = 120) -> None:
-    """SIGKILL the driver and its local Ray once ``count`` part files exist."""
+def kill_when(process: subprocess.Popen, parts: Path, count: int, group: bool = True, timeout: float = 120) -> None:
+    """SIGKILL the driver once ``count`` part files exist: with its local Ray (``group``), or
+    the driver process alone (its local Ray must then go down by itself)."""
     deadline = time.monotonic() + timeout
     while len(list(parts.glob("part-*.parquet"))) < count:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the study made no progress"
         time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
+    if group:
+        os.killpg(process.pid, signal.SIGKILL)
+    else:
+        os.kill(process.pid, signal.SIGKILL)
     process.wait()
 
 
-@pytest.mark.parametrize("search", ["grid", "optuna"])
-def test_killed_driver_then_resume_finishes_exactly_once(tmp_path: Path, search: str) -> None:
+def assert_quiet_within(folder: Path, seconds: float, still: float = 4.0) -> None:
+    """Within ``seconds``, the files in ``folder`` stop changing for ``still`` seconds."""
+    deadline = time.monotonic() + seconds
+
+    def listing() -> list[tuple[str, int]]:
+        return sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir())
+
+    seen, since = listing(), time.monotonic()
+    while time.monotonic() - since < still:
+        assert time.monotonic() < deadline, f"{folder} still changing {seconds} s after its driver died"
+        time.sleep(0.5)
+        now = listing()
+        if now != seen:
+            seen, since = now, time.monotonic()
+
+
+@pytest.mark.parametrize(("search", "group"), [("grid", True), ("optuna", False)], ids=["grid", "optuna-driver-only"])
+def test_killed_driver_then_resume_finishes_exactly_once(tmp_path: Path, search: str, group: bool) -> None:
     spec = {
         "config": {"sleep_s": 0.25},
         "max_concurrent": 2,
@@ -140,7 +161,13 @@ def test_killed_driver_then_resume_finishes_exactly_once(tmp_path: Path, search:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    kill_when(process, study / "results", count=3)
+    try:
+        kill_when(process, study / "results", count=3, group=group)
+        if not group:  # the local Ray the driver started goes down with it: soon, nothing writes
+            assert_quiet_within(study / "results", seconds=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     shown = syre_tune("status", "study", "--storage", str(storage), cwd=tmp_path)
     assert shown.returncode == 0 and "its driver is gone: finish it with  syre-tune resume study" in shown.stdout
     # rows of a trial Tune's last snapshot before the kill did not record: its work runs again
@@ -191,10 +218,20 @@ def test_optuna_with_asha_stops_trials_early_and_keeps_what_they_reported(tmp_pa
     done = syre_tune("run", str(path), "--storage", str(tmp_path / "store"), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     study = tmp_path / "store" / "study"
-    df = results.read(study)
+    everything = results.read(study)
+    df = results.read(study, measurements=True)
     assert not df.duplicated(["trial_id", "seed", "iteration"]).any() and (df["status"] == "ok").all()
     last = df.groupby("trial_id")["iteration"].max()
     assert last.nunique() > 1 and last.min() < STEPS, "ASHA stopped no trial early"
+    # the trials ASHA stopped before max_t carry one `stopped` marker per seed; the others none
+    markers = everything[everything.status == "stopped"]
+    assert markers.iteration.isna().all() and len(markers) == len(markers.drop_duplicates(["trial_id", "seed"]))
+    assert set(markers.trial_id) == set(last.index[last < ITERATIONS[-1]])
+    summary = results.trials(study).set_index("trial_id")
+    assert (summary.status == "stopped").sum() == len(set(markers.trial_id)) > 0
+    provenance = json.loads((study / "provenance.json").read_text())
+    assert sorted(provenance["stopped"]) == sorted(set(markers.trial_id))
+    assert "stopped early by the scheduler" in done.stdout
     # every step a trial reported is in the dataset, even for a trial ASHA stopped at a report: each
     # trial's rows are the first k planned iterations, and they cover what its reports logged
     # (a trial stopped inside its report never logs that report: at most one step more in the rows)

@@ -87,7 +87,7 @@ def test_diverged_seeds_and_error_rows(tmp_path: Path) -> None:
     results.write_table_atomic(first, tmp_path / "results" / "part-a-00000.parquet")
     results.write_table_atomic(second, tmp_path / "results" / "part-a-00001.parquet")
     failed = results.RowBuffer(schema, {"study": "s", "trial_id": "b", "method": "syre"}, {"n_symmetries": 3})
-    table = failed.error_table((7, 8, 9), "ValueError: boom")
+    table = failed.marker_table((7, 8, 9), "error", "ValueError: boom")
     assert table.schema == schema and table.num_rows == 3
     assert table.column("iteration").null_count == 3 and table.column("metric.grad_norm").null_count == 3
     results.write_table_atomic(table, tmp_path / "results" / "part-b-error.parquet")
@@ -95,6 +95,20 @@ def test_diverged_seeds_and_error_rows(tmp_path: Path) -> None:
     assert summary.loc["a", "status"] == "diverged" and summary.loc["a", "rows"] == 4
     assert summary.loc["a", "last_iteration"] == 1
     assert summary.loc["b", "status"] == "error" and summary.loc["b", "error"] == "ValueError: boom"
+    assert summary.loc["b", "rows"] == 0, "marker rows are not measurements"
+    # a trial the scheduler stopped early: its measurements, then one `stopped` marker per seed
+    stopped = results.RowBuffer(schema, {"study": "s", "trial_id": "c", "method": "syre"}, {"n_symmetries": 3})
+    stopped.add(0, 0.0, (4, 5), {"min_abs_delta": [1.0, 2.0], "grad_norm": [0.5, 0.25]})
+    results.write_table_atomic(stopped.take(), tmp_path / "results" / "part-c-00000.parquet")
+    results.write_table_atomic(stopped.marker_table((4, 5), "stopped"), tmp_path / "results" / "part-c-stopped.parquet")
+    summary = results.trials(tmp_path).set_index("trial_id")
+    assert summary.loc["c", "status"] == "stopped" and summary.loc["c", "rows"] == 2
+    assert summary.loc["c", "last_iteration"] == 0
+    measured = results.read(tmp_path, measurements=True)
+    assert set(measured.status) == {"ok", "diverged"} and len(measured) == 6
+    assert len(results.read(tmp_path)) == 11
+    with pytest.raises(ValueError, match="measurements"):
+        stopped.marker_table((4, 5), "ok")
 
 
 def test_locations_take_uris_and_other_filesystems(tmp_path: Path) -> None:

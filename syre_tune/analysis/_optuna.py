@@ -229,12 +229,11 @@ def optuna_grid_rows(
         if other.get("search", "grid") != "grid" or results.benchmark_of(sibling) != benchmark:
             continue
         try:
-            rows = results.read(sibling)
+            rows = results.read(sibling, measurements=True)
         except (OSError, ValueError):
             continue
         if not set(wanted) <= set(rows.columns):
             continue
-        rows = rows[rows["iteration"].notna()]  # a trial that raised has error rows without an iteration
         keep = pd.Series(True, index=rows.index)
         for key, value in (spec.get("config") or {}).items():
             if f"config.{key}" in rows.columns:
