@@ -256,7 +256,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             status = results.read_status(folder)
             if status["driver_alive"] and not status["finished"]:
                 pid = status["driver"]["pid"]
-                raise UsageError(f"{folder}: its driver (pid {pid}, this host) is still running; resume once it is gone")
+                raise UsageError(f"{folder}: its driver (pid {pid}, this host) still runs; resume when it is gone")
         saved = folder / "study.yaml"
         try:
             (study,) = study_module.load_text(saved.read_text(), source=str(saved))

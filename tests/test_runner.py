@@ -30,6 +30,11 @@ def test_resource_check_counts_nodes_the_autoscaler_can_start(tmp_path: Path, mo
     runner._check_resources(gpu_study(tmp_path, 1))
     with pytest.raises(runner.RunError, match="gpu: 2"):
         runner._check_resources(gpu_study(tmp_path, 2))
+    # another autoscaler's node types, described as docs/cluster.md shows
+    described = tmp_path / "gpu-nodes.yaml"
+    described.write_text("available_node_types:\n  gpu_worker: {resources: {CPU: 8, GPU: 1}}\n")
+    monkeypatch.setenv("SYRE_TUNE_AUTOSCALER_CONFIG", str(described))
+    runner._check_resources(gpu_study(tmp_path, 1))
 
 
 @pytest.mark.parametrize("name", study.SAMPLERS)
