@@ -1,23 +1,31 @@
 """A 1,000-trial study of a cheap benchmark on an embedded local Ray: trials per minute, the
 driver's memory as trials finish, and the size of what the study stored.
 
-    python bench/trial_scale.py [--trials 1000] [--seeds 4] [--keep DIR]
+    python bench/trial_scale.py [--trials 1000] [--seeds 4] [--keep DIR] [--trace]
 
 The driver is this process (the runner runs in it, as under ``syre-tune run``). A thread samples
 its resident memory every half second together with the number of finished trials (part files
 written), so the growth per finished trial can be fitted: the driver holds no rows (trials write
 their own Parquet parts), so what grows is Ray Tune's own bookkeeping of the trials.
+
+``--trace`` runs ``tracemalloc`` from 20 % to 80 % of the trials (it slows the run several
+times over; its rate is not the benchmark's) and prints the Python memory still held at the end
+of that window per trial finished within it, by the innermost Ray source line that allocated it.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import gc
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -36,6 +44,19 @@ def rss() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def traced_sources(snapshot: tracemalloc.Snapshot, trials: int, top: int = 8) -> list[str]:
+    """Lines ``KiB/trial  source`` for the largest allocations still held, by Ray source line."""
+    held: collections.Counter[str] = collections.Counter()
+    for stat in snapshot.statistics("traceback"):
+        ray_frames = [f for f in stat.traceback if "/ray/" in f.filename]
+        where = ray_frames[-1] if ray_frames else stat.traceback[-1]  # frames run oldest to newest
+        held[f"{where.filename.rsplit('site-packages/', 1)[-1]}:{where.lineno}"] += stat.size
+    total = sum(held.values())
+    lines = [f"{total / trials / 1024:8.1f} KiB/trial  all Python allocations still held"]
+    lines += [f"{size / trials / 1024:8.1f} KiB/trial  {source}" for source, size in held.most_common(top)]
+    return lines
+
+
 def size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -45,6 +66,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=4, help="seeds per trial (vectorised)")
     parser.add_argument("--keep", help="keep the study here instead of a temporary folder")
+    parser.add_argument("--trace", action="store_true", help="attribute the driver's Python memory (slow)")
     args = parser.parse_args()
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="trial-scale-"))
@@ -65,11 +87,19 @@ def main() -> None:
     samples: list[tuple[float, int, int]] = []  # (time, finished trials, rss)
     done = threading.Event()
     parts = work / "store" / "scale" / "results"
+    window: dict[str, Any] = {}  # --trace: trials finished at its start and end, and the snapshot
 
     def sample() -> None:
         while not done.is_set():
             finished = len(list(parts.glob("part-*.parquet"))) if parts.exists() else 0
             samples.append((time.perf_counter(), finished, rss()))
+            if args.trace and "start" not in window and finished >= 0.2 * args.trials:
+                window["start"] = finished
+                tracemalloc.start(25)
+            elif args.trace and "end" not in window and finished >= 0.8 * args.trials:
+                gc.collect()
+                window["end"], window["snapshot"] = finished, tracemalloc.take_snapshot()
+                tracemalloc.stop()
             done.wait(0.5)
 
     runner._ensure_ray(None)  # Ray's start-up is not part of the per-trial rate
@@ -101,6 +131,10 @@ def main() -> None:
         f"tune/ {size(study_dir / 'tune') / 2**20:.1f} MiB, all {size(study_dir) / 2**20:.1f} MiB"
     )
     print(f"rows themselves: {rows_bytes / summary.rows:.0f} bytes per row on disk")
+    if "snapshot" in window:
+        trials = window["end"] - window["start"]
+        print(f"Python memory held after {trials} trials finished under tracemalloc:")
+        print("\n".join(traced_sources(window["snapshot"], trials)))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
