@@ -243,8 +243,8 @@ def _check_resources(study: Study) -> None:
     raise RunError(
         f"no node can run one trial of {study.name}: it asks resources: {{cpu: {study.resources.cpu:g}, "
         f"gpu: {study.resources.gpu:g}}} per trial, and the largest node has {largest.get('CPU', 0):g} CPUs and "
-        f"{largest.get('GPU', 0):g} GPUs (set the study's resources, or add such nodes to the cluster; an "
-        f"autoscaler's node types other than `ray up`'s: see SYRE_TUNE_AUTOSCALER_CONFIG in docs/cluster.md)"
+        f"{largest.get('GPU', 0):g} GPUs (set the study's resources, or add such nodes to the cluster; "
+        f"nodes an autoscaler will start: docs/cluster.md)"
     )
 
 

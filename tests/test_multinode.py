@@ -91,7 +91,8 @@ def test_fractional_gpus_pack_trials_and_too_many_are_refused(cluster, tmp_path:
     message = [line for line in done.stderr.splitlines() if line.startswith("syre-tune")]
     assert message == [
         "syre-tune: error: no node can run one trial of study: it asks resources: {cpu: 1, gpu: 2} per trial, "
-        "and the largest node has 4 CPUs and 1 GPUs (set the study's resources, or add such nodes to the cluster)"
+        "and the largest node has 4 CPUs and 1 GPUs (set the study's resources, or add such nodes to the cluster; "
+        "nodes an autoscaler will start: docs/cluster.md)"
     ]
     assert not (tmp_path / "b").exists()
 
