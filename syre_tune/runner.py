@@ -413,6 +413,9 @@ def _status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: 
         def _marker(self, trial: Any, status: str, error: str | None = None) -> None:
             _, _, rows = _row_buffer(plan, trial.trial_id, trial.config, "cpu")
             table = rows.marker_table(plan.seed_blocks[trial.config["seed_block"]], status, error)
+            where = table.schema.get_field_index("config.device")  # the driver cannot tell: null
+            if where >= 0:
+                table = table.set_column(where, "config.device", pa.nulls(table.num_rows, pa.string()))
             results.write_table_atomic(table, _part(plan, trial.trial_id, status))
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -430,6 +433,7 @@ def _status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: 
                     _part(plan, trial.trial_id, "error").remove()
                 if trial.trial_id in self.stopped:
                     self._marker(trial, "stopped")
+                    self.stopped.discard(trial.trial_id)
             finally:
                 self._write(trials, force=True)
 

@@ -91,6 +91,8 @@ def test_killed_worker_raising_and_diverging_trials(tmp_path: Path) -> None:
     raised = results.read(study).query("trial_id == @failed[0]")
     assert sorted(raised.loc[raised.status == "ok", "iteration"].unique()) == [0, 100]
     assert raised.loc[raised.status == "error", "seed"].tolist() == [0, 1]
+    assert raised.loc[raised.status == "error", "config.device"].isna().all()  # the driver cannot tell
+    assert (raised.loc[raised.status == "ok", "config.device"] == "cpu").all()
     # the diverged trial stopped at its first NaN/inf, was not retried, and says so
     diverged = df[df.trial_id.isin(trials.index[trials.status == "diverged"])]
     last = diverged["iteration"].max()
@@ -226,6 +228,7 @@ def test_optuna_with_asha_stops_trials_early_and_keeps_what_they_reported(tmp_pa
     # the trials ASHA stopped before max_t carry one `stopped` marker per seed; the others none
     markers = everything[everything.status == "stopped"]
     assert markers.iteration.isna().all() and len(markers) == len(markers.drop_duplicates(["trial_id", "seed"]))
+    assert markers["config.device"].isna().all() and markers["metric.objective"].isna().all()
     assert set(markers.trial_id) == set(last.index[last < ITERATIONS[-1]])
     summary = results.trials(study).set_index("trial_id")
     assert (summary.status == "stopped").sum() == len(set(markers.trial_id)) > 0
