@@ -193,16 +193,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from syre_tune import runner
 
+    def announce(study: Any) -> str:
+        return f"study {study.name}: {study.num_trials} trials of {study.benchmark} ({len(study.seeds)} seeds)"
+
+    return _drive(list(zip(studies, targets)), runner.run_study, announce, args)
+
+
+def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argparse.Namespace) -> int:
+    """``start(study, folder)`` (runner.run_study / resume_study) for each, announced by
+    ``announce(study)`` and then reported; Ray is stopped at the end. Exit status 1 if any trial failed."""
+    from syre_tune import runner
+
     failed = False
     try:
-        for study, target in zip(studies, targets):
-            print(
-                f"[syre-tune] study {study.name}: {study.num_trials} trials of {study.benchmark} "
-                f"({len(study.seeds)} seeds) -> {target}",
-                flush=True,
-            )
-            summary = runner.run_study(study, target, address=args.address)
-            failed |= _report(summary, target, not args.no_analyze)
+        for study, folder in todo:
+            print(f"[syre-tune] {announce(study)} -> {folder}", flush=True)
+            summary = start(study, folder, address=args.address)
+            failed |= _report(summary, folder, not args.no_analyze)
     except runner.RunError as error:
         raise UsageError(str(error)) from None
     finally:
@@ -263,17 +270,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         except study_module.StudyError as error:
             raise UsageError(str(error)) from None
         todo.append((study, folder))
-    failed = False
-    try:
-        for study, folder in todo:
-            print(f"[syre-tune] resuming {study.name} -> {folder}", flush=True)
-            summary = runner.resume_study(study, folder, address=args.address)
-            failed |= _report(summary, folder, not args.no_analyze)
-    except runner.RunError as error:
-        raise UsageError(str(error)) from None
-    finally:
-        runner.shutdown()
-    return 1 if failed else 0
+    return _drive(todo, runner.resume_study, lambda study: f"resuming {study.name}", args)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

@@ -305,9 +305,9 @@ def _write_atomic(where: str | Path | Location, write: Any) -> Location:
     try:
         write(temporary)
         where.fs.move(temporary.path, where.path)
-    finally:
-        if temporary.exists():
-            where.fs.delete_file(temporary.path)
+    except BaseException:  # only then can the temporary file be left (no extra request per write)
+        temporary.remove()
+        raise
     return where
 
 

@@ -101,8 +101,14 @@ def _row_buffer(plan: TrialPlan, trial_id: str, config: dict[str, Any], device: 
 
 
 def _part(plan: TrialPlan, trial_id: str, chunk: int | str) -> Location:
+    """``part-<trial>-<chunk>.parquet``: a chunk number, or ``error`` / ``stopped`` for markers."""
     name = f"{chunk:05d}" if isinstance(chunk, int) else chunk
     return plan.results / f"part-{trial_id}-{name}.parquet"
+
+
+def _trial_of(part_name: str) -> str:
+    """The trial id in a :func:`_part` file name."""
+    return part_name[len("part-") :].rsplit("-", 1)[0]
 
 
 def _device() -> str:
@@ -556,22 +562,21 @@ def _fit(study: Study, study_dir: Location, tuner: Any, provenance: dict[str, An
     _remove_forgotten(study_dir)
     rows = results.count_rows(study_dir)
     trials = results.trials(study_dir) if rows else None
-    by_status = {
-        status: tuple(trials.trial_id[trials.status == status]) if trials is not None else ()
+    errored, diverged, stopped = (
+        tuple(trials.trial_id[trials.status == status]) if trials is not None else ()
         for status in ("error", "diverged", "stopped")
-    }
+    )
     _close_orphans(study, study_dir)
     provenance.update(
         finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(wall + provenance.get("wall_s", 0.0), 2),
         trials=len(grid),
-        errored=list(by_status["error"]),
-        diverged=list(by_status["diverged"]),
-        stopped=list(by_status["stopped"]),
+        errored=list(errored),
+        diverged=list(diverged),
+        stopped=list(stopped),
         rows=rows,
     )
     results.write_json_atomic(provenance, study_dir / "provenance.json")
-    errored, diverged, stopped = by_status.values()
     return RunSummary(study.name, study_dir, len(grid), errored, diverged, stopped, rows, wall, best)
 
 
@@ -585,7 +590,7 @@ def _remove_forgotten(study_dir: Location) -> None:
     known = set(json.loads(status.read_text()).get("trial_ids", []))
     folder = study_dir / "results"
     for name in sorted(entry.base_name for entry in folder.entries() if entry.base_name.startswith("part-")):
-        if name[len("part-") :].rsplit("-", 1)[0] not in known:
+        if _trial_of(name) not in known:
             (folder / name).remove()
 
 

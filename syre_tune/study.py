@@ -118,6 +118,7 @@ class Study:
     max_concurrent: int
     resources: Resources
     spec: dict[str, Any] = field(repr=False)
+    """The study mapping as run (smoke overrides applied), saved beside the results."""
     metrics: tuple[str, ...] = ()
     """Every objective (several only for a multi-objective Optuna search); ``metric`` is the first."""
     modes: tuple[str, ...] = ()
@@ -127,7 +128,6 @@ class Study:
     """{"asha": {grace_period, reduction_factor, max_t}} or None."""
     max_failures: int = 2
     checkpoint_every: int = 1
-    """The study mapping as run (smoke overrides applied), saved beside the results."""
 
     @property
     def seed_blocks(self) -> list[tuple[int, ...]]:
@@ -140,15 +140,6 @@ class Study:
         if self.search == "optuna":
             return self.num_samples
         return len(self.points) * len(self.seed_blocks) * self.num_samples
-
-    @property
-    def config_keys(self) -> tuple[str, ...]:
-        """Every key any trial's config sets explicitly."""
-        keys = set(self.fixed)
-        for point in self.points:
-            keys.update(point)
-        keys.update(axis.key for axis in self.sampled)
-        return tuple(sorted(keys))
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
