@@ -15,15 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["Syre", "WFix", "__version__"]
+__all__ = ["SigmaAsym", "Syre", "WFix", "__version__"]
 
 if TYPE_CHECKING:
-    from syre_tune._core import Syre, WFix
+    from syre_tune._core import SigmaAsym, Syre, WFix
 
 
 def __getattr__(name: str) -> object:
     # Deferred so that `import syre_tune.analysis` works without torch installed.
-    if name in ("Syre", "WFix"):
+    if name in ("SigmaAsym", "Syre", "WFix"):
         from syre_tune import _core
 
         return getattr(_core, name)

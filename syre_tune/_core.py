@@ -27,9 +27,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from syre_tune._random import normal_std, seeded_diag, seeded_mask, seeded_normal
+from syre_tune import functional
+from syre_tune._random import seeded_mask, seeded_normal
 
-__all__ = ["Syre", "WFix", "ParamSelector"]
+__all__ = ["ParamSelector", "SigmaAsym", "Syre", "WFix"]
 
 ParamSelector = Callable[[str, torch.Tensor], bool] | Sequence[str] | None
 
@@ -75,24 +76,13 @@ def _check_number(argument: str, value: float, *, upper: float | None = None) ->
     return float(value)
 
 
-def _theta0_like(seed: int, name: str, std: float, like: torch.Tensor) -> torch.Tensor:
-    """θ0 for one tensor, on its device and in its dtype: the one place both modes draw it."""
-    return seeded_normal(like.shape, std, seed=seed, name=name, device=like.device, dtype=like.dtype)
-
-
-def _diag_like(seed: int, name: str, sigma_d: float, like: torch.Tensor) -> torch.Tensor:
-    """D for one tensor, on its device and in its dtype."""
-    return seeded_diag(like.shape, sigma_d, seed=seed, name=name, device=like.device, dtype=like.dtype)
-
-
 @dataclass
 class _Entry:
-    """One selected tensor: where it lives and how its θ0 / D are drawn."""
+    """One selected tensor: where it lives."""
 
     name: str  # name in the un-attached model
     module: nn.Module
     attr: str
-    std: float  # std of θ0 for this tensor
 
 
 class _Offset(nn.Module):
@@ -102,20 +92,15 @@ class _Offset(nn.Module):
     and travel in the state_dict; with ``store="seed"`` they are regenerated on every access.
     """
 
-    def __init__(self, syre: Syre, entry_name: str, std: float, like: torch.Tensor) -> None:
+    def __init__(self, syre: Syre, entry_name: str, like: torch.Tensor, theta0: torch.Tensor | None = None) -> None:
         super().__init__()
-        self.seed, self.entry_name, self.std = syre.seed, entry_name, std
+        self.draw_theta0 = lambda like_: syre._draw_theta0(entry_name, like_)
+        self.draw_diag = lambda like_: syre._draw_diag(entry_name, like_)
         self.sigma_d, self.stored = syre.sigma_d, syre.store == "buffer"
         if self.stored:
-            self.register_buffer("theta0", self.draw_theta0(like))
+            self.register_buffer("theta0", self.draw_theta0(like) if theta0 is None else theta0)
             if self.sigma_d > 0:
                 self.register_buffer("diag", self.draw_diag(like))
-
-    def draw_theta0(self, like: torch.Tensor) -> torch.Tensor:
-        return _theta0_like(self.seed, self.entry_name, self.std, like)
-
-    def draw_diag(self, like: torch.Tensor) -> torch.Tensor:
-        return _diag_like(self.seed, self.entry_name, self.sigma_d, like)
 
     def get_theta0(self, like: torch.Tensor) -> torch.Tensor:
         return self.theta0 if self.stored else self.draw_theta0(like)
@@ -143,6 +128,10 @@ class Syre:
         mode: "bias" (trainable θ, forward sees θ + θ0) or "anchor" (trainable φ = θ + θ0,
             penalty γ Σ D (φ − θ0)², no forward overhead).
         store: "buffer" keeps θ0 / D as buffers; "seed" regenerates them from the seed when needed.
+        theta0: θ0 given instead of drawn: ``"init"`` anchors at the model's weights when attached
+            (L2 Init: the effective parameters stay what they were, the penalty pulls toward
+            them), or ``{name: tensor}`` (the effective parameters become current + θ0, as with
+            a drawn θ0). Needs ``store="buffer"``; ``sigma0`` is then unused.
     """
 
     def __init__(
@@ -156,6 +145,7 @@ class Syre:
         params: ParamSelector = None,
         mode: str = "bias",
         store: str = "buffer",
+        theta0: str | dict[str, torch.Tensor] | None = None,
     ) -> None:
         self.sigma0 = _check_number("sigma0", sigma0)
         self.gamma = _check_number("gamma", gamma)
@@ -166,7 +156,12 @@ class Syre:
             raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}")
         if store not in _STORES:
             raise ValueError(f"store must be one of {_STORES}, got store={store!r}")
+        if theta0 is not None and not (theta0 == "init" or isinstance(theta0, dict)):
+            raise ValueError(f"theta0 must be 'init', a dict of tensors or None, got theta0={theta0!r}")
+        if theta0 is not None and store != "buffer":
+            raise ValueError(f"an explicit theta0 is kept, not redrawn: it needs store='buffer', got store={store!r}")
         self.seed, self.relative, self.params, self.mode, self.store = seed, relative, params, mode, store
+        self.given_theta0 = theta0
         self._entries: weakref.WeakKeyDictionary[nn.Module, list[_Entry]] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
@@ -182,32 +177,61 @@ class Syre:
         if model in self._entries:
             raise ValueError(f"this Syre is already attached to the {type(model).__name__}")
         entries = []
-        for name, param in _select(model, self.params, "params"):
+        for name, _param in _select(model, self.params, "params"):
             module, attr = _owner(model, name)
             if self.mode == "bias" and parametrize.is_parametrized(module, attr):
                 raise ValueError(f"params: {name!r} is already parametrized; mode='bias' cannot wrap it")
-            entries.append(_Entry(name, module, attr, normal_std(self.sigma0, param.shape, self.relative)))
+            entries.append(_Entry(name, module, attr))
+        at_init = self.given_theta0 == "init"
         for entry in entries:
             param = getattr(entry.module, entry.attr)
+            theta0 = self._given(entry.name, param)
             if self.mode == "bias":
-                offset = _Offset(self, entry.name, entry.std, param.detach())
+                offset = _Offset(self, entry.name, param.detach(), theta0)
                 parametrize.register_parametrization(entry.module, entry.attr, offset)
+                if at_init:  # θ = 0: the forward pass sees θ0 = the weights as they were
+                    with torch.no_grad():
+                        entry.module.parametrizations[entry.attr].original.zero_()
             else:
-                theta0 = self._draw_theta0(entry, param)
-                with torch.no_grad():
-                    param.add_(theta0)  # φ = θ + θ0
+                theta0 = self._draw_theta0(entry.name, param) if theta0 is None else theta0
+                if not at_init:
+                    with torch.no_grad():
+                        param.add_(theta0)  # φ = θ + θ0
                 if self.store == "buffer":
                     entry.module.register_buffer(f"{entry.attr}_syre_theta0", theta0)
                     if self.sigma_d > 0:
-                        entry.module.register_buffer(f"{entry.attr}_syre_diag", self._draw_diag(entry, param))
+                        entry.module.register_buffer(f"{entry.attr}_syre_diag", self._draw_diag(entry.name, param))
         self._entries[model] = entries
         return model
 
-    def _draw_theta0(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
-        return _theta0_like(self.seed, entry.name, entry.std, like)
+    def _given(self, name: str, param: torch.Tensor) -> torch.Tensor | None:
+        """The θ0 the user gave for ``name`` (a copy, on the parameter's device), if any."""
+        if self.given_theta0 is None:
+            return None
+        if self.given_theta0 == "init":
+            return param.detach().clone()
+        if name not in self.given_theta0:
+            raise ValueError(f"theta0: no tensor for {name!r} (given: {sorted(self.given_theta0)})")
+        given = self.given_theta0[name]
+        if tuple(given.shape) != tuple(param.shape):
+            raise ValueError(f"theta0[{name!r}]: shape {tuple(given.shape)}, the parameter's {tuple(param.shape)}")
+        return given.detach().to(device=param.device, dtype=param.dtype).clone()
 
-    def _draw_diag(self, entry: _Entry, like: torch.Tensor) -> torch.Tensor:
-        return _diag_like(self.seed, entry.name, self.sigma_d, like)
+    def _draw_theta0(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """θ0 for one tensor, on its device and in its dtype (the functional core's draw)."""
+        drawn = functional.theta0(
+            {name: like.shape},
+            self.sigma0,
+            seed=self.seed,
+            relative=self.relative,
+            device=like.device,
+            dtype=like.dtype,
+        )
+        return drawn[name]
+
+    def _draw_diag(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        drawn = functional.diag({name: like.shape}, self.sigma_d, seed=self.seed, device=like.device, dtype=like.dtype)
+        return drawn[name]
 
     def _attached(self, model: nn.Module) -> list[_Entry]:
         try:
@@ -228,7 +252,7 @@ class Syre:
             return entry.module.parametrizations[entry.attr][0].get_theta0(like)
         if self.store == "buffer":
             return getattr(entry.module, f"{entry.attr}_syre_theta0")
-        return self._draw_theta0(entry, like)
+        return self._draw_theta0(entry.name, like)
 
     def _entry_diag(self, entry: _Entry) -> torch.Tensor | None:
         if self.sigma_d == 0:
@@ -238,7 +262,7 @@ class Syre:
             return entry.module.parametrizations[entry.attr][0].get_diag(like)
         if self.store == "buffer":
             return getattr(entry.module, f"{entry.attr}_syre_diag")
-        return self._draw_diag(entry, like)
+        return self._draw_diag(entry.name, like)
 
     def _offset(self, entry: _Entry) -> torch.Tensor:
         """θ, the offset from θ0, differentiable with respect to the trainable tensor."""
@@ -248,13 +272,10 @@ class Syre:
     # ----------------------------------------------------------------- public
     def penalty(self, model: nn.Module) -> torch.Tensor:
         """γ Σ_p Σ_i D_p,i θ_p,i² over the selected tensors (θ = offset from θ0)."""
-        total = None
-        for entry in self._attached(model):
-            theta = self._offset(entry)
-            diag = self._entry_diag(entry)
-            term = (theta * theta).sum() if diag is None else (diag * theta * theta).sum()
-            total = term if total is None else total + term
-        return self.gamma * total
+        entries = self._attached(model)
+        theta = {e.name: self._offset(e) for e in entries}
+        diag = None if self.sigma_d == 0 else {e.name: self._entry_diag(e) for e in entries}
+        return functional.penalty(theta, self.gamma, diag)
 
     @torch.no_grad()
     def decay_(self, model: nn.Module, lr: float) -> None:
@@ -265,22 +286,17 @@ class Syre:
         if rate == 0:
             return
         entries = self._attached(model)
-        if self.sigma_d == 0:
-            if self.mode == "bias":
-                torch._foreach_mul_([self._trainable(e) for e in entries], 1.0 - rate)
-            elif self.store == "buffer":  # φ ← φ + rate (θ0 − φ): one fused pass; direct dict
-                # lookups keep the Python overhead small for models whose step takes ~1 ms
-                phis = [e.module._parameters[e.attr] for e in entries]
-                theta0s = [e.module._buffers[f"{e.attr}_syre_theta0"] for e in entries]
-                torch._foreach_lerp_(phis, theta0s, rate)
-            else:
-                torch._foreach_lerp_(
-                    [self._trainable(e) for e in entries], [self._entry_theta0(e) for e in entries], rate
-                )
-            return
-        for entry in entries:
-            theta = self._offset(entry)
-            self._trainable(entry).addcmul_(self._entry_diag(entry), theta, value=-rate)
+        diag = None if self.sigma_d == 0 else [self._entry_diag(e) for e in entries]
+        if self.mode == "bias":  # the trainable is θ itself: decay toward 0
+            functional.decay_([self._trainable(e) for e in entries], None, rate, diag)
+        elif self.store == "buffer":  # direct dict lookups: little Python overhead for ~1 ms steps
+            phis = [e.module._parameters[e.attr] for e in entries]
+            theta0s = [e.module._buffers[f"{e.attr}_syre_theta0"] for e in entries]
+            functional.decay_(phis, theta0s, rate, diag)
+        else:
+            functional.decay_(
+                [self._trainable(e) for e in entries], [self._entry_theta0(e) for e in entries], rate, diag
+            )
 
     def theta0(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """{name: θ0}, names as in the un-attached model's ``named_parameters()``."""
@@ -398,3 +414,22 @@ def _make_refix(attr: str) -> Callable[[nn.Module, tuple], None]:
         _refix(module, attr)
 
     return hook
+
+
+class SigmaAsym(nn.Module):
+    """σ-Asym nonlinearity (Lim et al. 2024, their σ-Asym networks): x ↦ sigmoid(C x) ⊙ x with a
+    fixed, seeded C of shape (width, width), C ~ N(0, 1/width), applied along ``dim`` (the features
+    of a Linear layer, the channels of a Conv layer). A fixed random mixing inside the gate breaks
+    the permutation symmetry of the layer's units; C is a buffer, never trained."""
+
+    def __init__(self, width: int, *, seed: int = 0, name: str = "act", dim: int = -1) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width=}")
+        self.dim = dim
+        self.register_buffer("mixing", seeded_normal((width, width), 1.0 / math.sqrt(width), seed=seed, name=name))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        moved = x.movedim(self.dim, -1)
+        gate = torch.sigmoid(torch.nn.functional.linear(moved, self.mixing))
+        return (gate * moved).movedim(-1, self.dim)

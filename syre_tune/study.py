@@ -341,11 +341,16 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
 
 def _probe(fail, bench, values: dict[str, Any], seeds: tuple[int, ...], shown: dict[str, Any]) -> None:
     try:
-        bench.make_config({**values, "seeds": seeds})
+        cfg = bench.make_config({**values, "seeds": seeds})
     except ConfigError as error:
         key = error.key if error.key != "config" else next(iter(shown), "config")
         where = "sweep" if key in shown else "config"
         raise fail(f"{where}.{key}", f"expected {error.expected}, got {error.value!r}") from None
+    try:
+        bench.check(cfg)  # what the trial needs on disk (a data set): before anything is written
+    except ValueError as error:
+        key = "dataset" if hasattr(cfg, "dataset") else "config"
+        raise fail(f"{'sweep' if key in shown else 'config'}.{key}", str(error)) from None
 
 
 def _number(fail, where: str, value: Any) -> float:

@@ -7,14 +7,28 @@ function ``run(cfg, report, resume=None)``: a typed config in, one value per see
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.machinery
+import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from syre_tune.benchmarks._common import METHOD_KNOBS, METHODS, Common, ConfigError, Report, build_config
 
-__all__ = ["Benchmark", "ConfigError", "METHODS", "METHOD_KNOBS", "Report", "available", "get", "Common"]
+__all__ = [
+    "Benchmark",
+    "ConfigError",
+    "Description",
+    "METHODS",
+    "METHOD_KNOBS",
+    "Report",
+    "available",
+    "describe",
+    "get",
+    "Common",
+]
 
 _MODULES = {
     "symmetry_objective": "syre_tune.benchmarks.symmetry_objective",
@@ -41,9 +55,25 @@ class Benchmark:
     def summary(self) -> str:
         return (self.module.__doc__ or "").strip().splitlines()[0]
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods this benchmark runs (its ``METHODS``; all of them if it does not say)."""
+        return tuple(getattr(self.module, "METHODS", METHODS))
+
     def make_config(self, values: dict[str, Any]) -> Common:
-        """Typed config from a flat mapping; raises ConfigError naming the key."""
-        return build_config(self.config_cls, values)
+        """Typed config from a flat mapping; raises ConfigError naming the key (and a method the
+        benchmark does not run)."""
+        cfg = build_config(self.config_cls, values)
+        if cfg.method not in self.methods:
+            raise ConfigError("method", cfg.method, f"one of {list(self.methods)} (the methods {self.name} runs)")
+        return cfg
+
+    def check(self, cfg: Common) -> None:
+        """What a trial needs besides its config (a data set on disk): the benchmark's ``check``,
+        if it has one; raises a one-line error before anything runs or is written."""
+        check = getattr(self.module, "check", None)
+        if check is not None:
+            check(cfg)
 
     @property
     def loss(self) -> str:
@@ -58,6 +88,71 @@ class Benchmark:
 def available() -> tuple[str, ...]:
     """Names of the registered benchmarks."""
     return tuple(sorted(_MODULES))
+
+
+@dataclass(frozen=True)
+class Description:
+    """What ``syre-tune list`` shows of a benchmark: read from its source, without importing it."""
+
+    name: str
+    summary: str
+    """The first line of the module's docstring."""
+    metrics: tuple[str, ...]
+    """Its ``METRICS``."""
+
+
+def describe(name: str) -> Description:
+    """The summary line and ``METRICS`` of benchmark ``name`` (registered, or a dotted module path),
+    read from the module's source with ``ast``: neither the module nor what it imports (torch,
+    torchvision) is loaded. A module whose ``METRICS`` is not a literal tuple of strings at its top
+    level is imported instead. ConfigError if there is no such module."""
+    module_name = _MODULES.get(name, name)
+    try:
+        spec = importlib.util.find_spec(module_name) if "." in module_name else None
+    except (ImportError, ValueError):  # its package is missing, or is not a package
+        spec = None
+    if spec is None:
+        raise ConfigError("benchmark", name, f"one of {list(available())} or an importable module path (package.module)")
+    source = _source(spec)
+    if source is not None:
+        tree = ast.parse(source)
+        metrics = _literal_strings(tree, "METRICS")
+        if metrics is not None:
+            lines = (ast.get_docstring(tree) or "").strip().splitlines()
+            return Description(name, lines[0] if lines else "", metrics)
+    bench = get(name)
+    return Description(name, bench.summary, bench.metrics)
+
+
+def _source(spec: importlib.machinery.ModuleSpec) -> str | None:
+    """A module's source text, read by its loader without executing it; None if it has none."""
+    get_source = getattr(spec.loader, "get_source", None)
+    if get_source is None:
+        return None
+    try:
+        return get_source(spec.name)
+    except (ImportError, OSError):
+        return None
+
+
+def _literal_strings(tree: ast.Module, name: str) -> tuple[str, ...] | None:
+    """The value of the last top-level ``name = (...)`` in ``tree`` if it is a literal tuple or list
+    of strings; None otherwise."""
+    found = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            found = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            found = node.value
+    if found is None:
+        return None
+    try:
+        value = ast.literal_eval(found)
+    except ValueError:  # not a literal (built from other names)
+        return None
+    if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
 
 
 def get(name: str) -> Benchmark:

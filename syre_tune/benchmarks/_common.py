@@ -17,9 +17,20 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-__all__ = ["METHODS", "METHOD_KNOBS", "Common", "ConfigError", "Report", "build_config", "config_fields"]
+__all__ = [
+    "METHODS",
+    "METHOD_KNOBS",
+    "Common",
+    "ConfigError",
+    "DataConfig",
+    "Report",
+    "build_config",
+    "check_data",
+    "config_fields",
+    "load_data",
+]
 
-Method = Literal["syre", "weight_decay", "w_fix", "dropout", "vanilla"]
+Method = Literal["syre", "weight_decay", "w_fix", "dropout", "vanilla", "sigma_asym"]
 METHODS: tuple[str, ...] = typing.get_args(Method)
 
 # Which swept knobs each method reads; the others are stored as null in the results.
@@ -29,6 +40,7 @@ METHOD_KNOBS: dict[str, tuple[str, ...]] = {
     "w_fix": ("phi", "kappa"),
     "dropout": ("dropout",),
     "vanilla": (),
+    "sigma_asym": (),
 }
 
 
@@ -55,7 +67,7 @@ class Common:
 
     # --- method (paper Eq. 6-7 and the baselines of §6)
     method: Method = "syre"
-    """syre | weight_decay | w_fix | dropout | vanilla."""
+    """syre | weight_decay | w_fix | dropout | vanilla | sigma_asym (the benchmark's METHODS say which it runs)."""
     sigma0: float = 0.0
     """Scale of the static bias θ0 (syre)."""
     sigma_d: float = 0.0
@@ -169,3 +181,42 @@ def build_config(config_cls: type, values: Mapping[str, object]) -> Any:
         raise
     except (TypeError, ValueError) as error:  # a benchmark's own __post_init__ check
         raise ConfigError("config", dict(values), str(error)) from error
+
+
+@dataclass(frozen=True)
+class DataConfig(Common):
+    """Fields of every benchmark that trains on a data set (the MNIST family, later CIFAR)."""
+
+    # --- data
+    dataset: str = "digits"
+    """mnist | fashion_mnist | digits (scikit-learn's bundled 8×8 digits upsampled to 28×28: the
+    stand-in that ships, used by smoke runs and tests; no download)."""
+    data_root: str | None = None
+    """Folder holding the data sets; default $SYRE_DATA, else ~/.cache/syre-tune/data."""
+    data_download: bool = False
+    """Download a missing data set into data_root (needs internet)."""
+    train_size: int | None = None
+    """Use the first n training examples (None: all)."""
+    test_size: int | None = None
+    """Use the first n test examples (None: all)."""
+
+
+def check_data(cfg: DataConfig) -> None:
+    """The data set a trial will load is there (or may be downloaded): else one-line DataError."""
+    from syre_tune import data
+
+    data.check(cfg.dataset, root=cfg.data_root, download=cfg.data_download)
+
+
+def load_data(cfg: DataConfig) -> Any:
+    """The trial's data set as tensors on its device (:class:`syre_tune.data.TensorData`)."""
+    from syre_tune import data
+
+    return data.load(
+        cfg.dataset,
+        root=cfg.data_root,
+        download=cfg.data_download,
+        device=cfg.device,
+        train_size=cfg.train_size,
+        test_size=cfg.test_size,
+    )

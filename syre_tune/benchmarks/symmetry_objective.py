@@ -27,12 +27,13 @@ from typing import Literal
 
 import torch
 
-from syre_tune import metrics
-from syre_tune._random import generator, normal_std, per_seed, seeded_diag, seeded_mask, seeded_normal
+from syre_tune import functional, metrics
+from syre_tune._random import generator, per_seed, seeded_mask, seeded_normal
 from syre_tune.benchmarks._common import Common, ConfigError, Report
 
 NAME = "symmetry_objective"
 METRICS = ("objective", "symmetry_degree")
+METHODS = ("syre", "weight_decay", "w_fix", "dropout", "vanilla")
 _MASK_BLOCK = 256  # dropout masks are drawn this many steps at a time
 THRESHOLDS = {"unstructured": 1e-3, "structured": 1e-1}  # c_th of §6.2
 
@@ -112,10 +113,11 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     theta0 = torch.zeros_like(w)  # effective w = trainable + theta0 (nonzero for syre only)
     decay_diag = torch.ones_like(w)
     fixed_mask = torch.zeros_like(w, dtype=torch.bool)
-    if cfg.method == "syre":
-        theta0 = draw(seeded_normal, "w", std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative), dtype=dtype)
+    if cfg.method == "syre":  # θ0 and D from the functional core, one row per seed
+        shapes, to = {"w": (cfg.dim,)}, {"seed": cfg.seeds, "device": cfg.device, "dtype": dtype}
+        theta0 = functional.theta0(shapes, cfg.sigma0, relative=cfg.relative, **to)["w"]
         if cfg.sigma_d > 0:
-            decay_diag = draw(seeded_diag, "w", sigma_d=cfg.sigma_d, dtype=dtype)
+            decay_diag = functional.diag(shapes, cfg.sigma_d, **to)["w"]
     elif cfg.method == "w_fix":
         fixed_mask = draw(seeded_mask, "w", fraction=cfg.phi)
         fixed_values = draw(seeded_normal, "w_fix", std=cfg.kappa, dtype=dtype)

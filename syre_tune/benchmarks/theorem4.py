@@ -24,11 +24,13 @@ from dataclasses import dataclass
 
 import torch
 
-from syre_tune._random import generator, normal_std, per_seed, seeded_diag, seeded_normal
+from syre_tune import functional
+from syre_tune._random import generator, per_seed, seeded_normal
 from syre_tune.benchmarks._common import Common, ConfigError, Report
 
 NAME = "theorem4"
 METRICS = ("min_abs_delta", "grad_norm")
+METHODS = ("syre", "weight_decay", "vanilla")  # the theorem is about syre; the others are its controls
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,6 @@ class Config(Common):
             )
         if self.epsilon <= 0 or self.lr <= 0:
             raise ConfigError("epsilon/lr", (self.epsilon, self.lr), "numbers > 0")
-        if self.method not in ("syre", "weight_decay", "vanilla"):
-            raise ConfigError("method", self.method, "syre, weight_decay or vanilla (the theorem is about syre)")
 
     @property
     def dim(self) -> int:
@@ -113,9 +113,11 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
 
     init = draw(seeded_normal, "init", std=cfg.init_std)  # (S, d) effective w at the start
     gamma = 0.0 if cfg.method == "vanilla" else cfg.gamma
-    if cfg.method == "syre":
-        theta0 = draw(seeded_normal, "w", std=normal_std(cfg.sigma0, (cfg.dim,), cfg.relative))
-        diag = draw(seeded_diag, "w", sigma_d=cfg.sigma_d)
+    if cfg.method == "syre":  # θ0 and D from the functional core, one row per seed
+        shapes, to = {"w": (cfg.dim,)}, {"seed": cfg.seeds, "device": cfg.device, "dtype": dtype}
+        theta0 = functional.theta0(shapes, cfg.sigma0, relative=cfg.relative, **to)["w"]
+        drawn = functional.diag(shapes, cfg.sigma_d, **to)
+        diag = torch.ones_like(theta0) if drawn is None else drawn["w"]
     else:
         theta0, diag = torch.zeros_like(init), torch.ones_like(init)
     # Start every method at the same effective point (a large θ0 would otherwise throw w far out

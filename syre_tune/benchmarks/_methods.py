@@ -1,0 +1,129 @@
+"""The one place that turns ``cfg.method`` into what a training loop needs.
+
+A benchmark builds its model through :func:`prepare` (one model) or
+:class:`~syre_tune.benchmarks._population.Population` (K members as one) and never branches on
+``cfg.method`` itself. Its model builder receives :class:`Parts`, which hands out the
+nonlinearities and dropout layers the method asks for; the rest is a wrapper around the model:
+
+============  =====================================================================================
+method        what the training loop gets
+============  =====================================================================================
+vanilla       the plain model
+weight_decay  ``optimizer_kwargs = {"weight_decay": 2γ}``: coupled L2, the gradient of γ‖θ‖²
+syre          ``Syre(σ0, γ, σ_D, seed)`` attached in anchor form; ``loss`` adds γ Σ D (φ − θ0)² (Eq. 7)
+w_fix         ``WFix(φ, κ, seed)``: a seeded fraction φ of each weight matrix fixed at N(0, κ²)
+dropout       ``Parts.dropout()`` is ``nn.Dropout(p)`` (identity for every other method)
+sigma_asym    ``Parts.activation`` is σ-Asym: sigmoid(C x) ⊙ x with a fixed seeded C per layer
+============  =====================================================================================
+
+Every model is initialised under :func:`seeded_init`, so a member of a population and the same
+seed trained alone start from the same weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from syre_tune._core import ParamSelector, SigmaAsym, Syre, WFix
+from syre_tune._random import generator
+
+__all__ = ["ACTIVATIONS", "Parts", "Prepared", "prepare", "seeded_init"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int, name: str = "model") -> Iterator[None]:
+    """Run a model's construction with torch's global RNG seeded from (seed, name), then put the
+    global RNG back: initial weights depend on the seed alone, not on what ran before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator(seed, name, "init").initial_seed())
+        yield
+
+
+class Parts:
+    """What a model builder asks the method layer for: its nonlinearities and dropout layers.
+
+    ``parts.activation("relu", width, "layer1")`` is ``nn.ReLU()``, or under ``sigma_asym`` the
+    σ-Asym gate with its own fixed C for that layer (seeded by (seed, name)); ``parts.dropout()``
+    is ``nn.Dropout(p)`` under ``dropout`` and ``nn.Identity()`` otherwise.
+    """
+
+    def __init__(self, method: str, *, seed: int, dropout: float = 0.0) -> None:
+        self.method, self.seed, self.rate = method, seed, dropout
+
+    def activation(self, kind: str, width: int, name: str, *, dim: int = -1) -> nn.Module:
+        """The nonlinearity of a layer of ``width`` units (``dim``: where they are, 1 for a conv's
+        channels)."""
+        if kind not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {kind!r}")
+        if self.method == "sigma_asym":
+            return SigmaAsym(width, seed=self.seed, name=name, dim=dim)
+        return ACTIVATIONS[kind]()
+
+    def dropout(self) -> nn.Module:
+        return nn.Dropout(self.rate) if self.method == "dropout" and self.rate > 0 else nn.Identity()
+
+
+@dataclass
+class Prepared:
+    """A model with its method applied, and what the loop adds: ``loss(task_loss)`` (the penalty),
+    ``optimizer_kwargs`` (the optimizer's weight decay) and ``effective()`` (the plain module whose
+    parameters the forward pass uses: θ + θ0 for syre)."""
+
+    method: str
+    model: nn.Module
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    syre: Syre | None = None
+    wfix: WFix | None = None
+
+    def loss(self, task_loss: torch.Tensor) -> torch.Tensor:
+        """The training objective: task loss + γ Σ D θ² under syre, the task loss otherwise."""
+        return task_loss + self.syre.penalty(self.model) if self.syre is not None else task_loss
+
+    def effective(self) -> nn.Module:
+        """The model as a plain module (syre folded; anchor form: the model itself)."""
+        return self.syre.fold(self.model) if self.syre is not None and self.syre.mode == "bias" else self.model
+
+
+def prepare(
+    cfg: Any,
+    build: Callable[[Parts], nn.Module],
+    *,
+    seed: int,
+    params: ParamSelector = None,
+    relative: bool = True,
+) -> Prepared:
+    """Build the model of one seed and apply ``cfg.method`` to it (on ``cfg.device``).
+
+    ``cfg`` has the :class:`~syre_tune.benchmarks._common.Common` fields (method, sigma0,
+    sigma_d, gamma, phi, kappa, dropout, device); ``params`` selects the tensors syre acts on
+    (default: all trainable ones)."""
+    parts = Parts(cfg.method, seed=seed, dropout=cfg.dropout)
+    with seeded_init(seed):
+        model = build(parts).to(cfg.device)
+    prepared = Prepared(cfg.method, model)
+    if cfg.method == "weight_decay":
+        prepared.optimizer_kwargs["weight_decay"] = 2.0 * cfg.gamma  # ∇ γ‖θ‖² = 2γθ
+    elif cfg.method == "syre":
+        syre = Syre(
+            cfg.sigma0, cfg.gamma, sigma_d=cfg.sigma_d, seed=seed, relative=relative, params=params, mode="anchor"
+        )
+        prepared.syre = syre
+        syre.attach(model)
+    elif cfg.method == "w_fix":
+        prepared.wfix = WFix(cfg.phi, cfg.kappa, seed=seed)
+        prepared.wfix.attach(model)
+    return prepared

@@ -1,0 +1,102 @@
+"""What every data set shares: the error, the tensors it becomes, where its files live."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["DATA_ENV", "DEFAULT_DATA_ROOT", "DataError", "TensorData", "data_root"]
+
+DATA_ENV = "SYRE_DATA"
+"""Environment variable naming the data root when a study sets no ``data_root``."""
+DEFAULT_DATA_ROOT = Path("~/.cache/syre-tune/data")
+"""Where data sets live when neither a study's ``data_root`` nor ``$SYRE_DATA`` says otherwise."""
+
+
+class DataError(ValueError):
+    """A data set cannot be provided: one line naming the data set, what is wrong and how to fix it."""
+
+    def __init__(self, dataset: str, problem: str) -> None:
+        self.dataset, self.problem = dataset, problem
+        # One line, whatever a wrapped library error said (a Ray status line shows only the first).
+        super().__init__(" ".join(f"{dataset}: {problem}".split()))
+
+    def __reduce__(self) -> tuple:  # copy and pickle (Ray does both to errors raised in trials)
+        return (type(self), (self.dataset, self.problem))
+
+
+def data_root(configured: str | Path | None = None) -> Path:
+    """The folder data sets are read from (and downloaded into).
+
+    ``configured`` (a study's ``data_root``) if given, else ``$SYRE_DATA``, else
+    ``~/.cache/syre-tune/data``; ``~`` is expanded. An empty string counts as not given.
+    """
+    if configured is not None and str(configured) != "":
+        return Path(configured).expanduser()
+    from_env = os.environ.get(DATA_ENV, "")
+    if from_env:
+        return Path(from_env).expanduser()
+    return DEFAULT_DATA_ROOT.expanduser()
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """A classification data set held as whole tensors (no Dataset/DataLoader), on one device."""
+
+    name: str
+    """What goes in the results' ``config.dataset``; a stand-in says so here."""
+    x_train: torch.Tensor
+    """(N, C, H, W) float32 inputs."""
+    y_train: torch.Tensor
+    """(N,) int64 class labels in [0, num_classes)."""
+    x_test: torch.Tensor
+    """(M, C, H, W) float32 inputs."""
+    y_test: torch.Tensor
+    """(M,) int64 class labels in [0, num_classes)."""
+    num_classes: int
+    """Number of classes."""
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim < 2 or not x.is_floating_point():
+                raise ValueError(f"x_{split} must be a floating tensor (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+            if y.ndim != 1 or y.dtype != torch.int64:
+                raise ValueError(f"y_{split} must be an int64 tensor (N,), got {y.dtype} {tuple(y.shape)}")
+            if len(x) != len(y):
+                raise ValueError(f"x_{split} and y_{split} must have the same length, got {len(x)} and {len(y)}")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(
+                f"x_train and x_test must have the same sample shape, got "
+                f"{tuple(self.x_train.shape[1:])} and {tuple(self.x_test.shape[1:])}"
+            )
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes=}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. (1, 28, 28)."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def input_dim(self) -> int:
+        """Number of input features, C*H*W (784 for the MNIST family)."""
+        return math.prod(self.input_shape)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the tensors are on."""
+        return self.x_train.device
+
+    def to(self, device: str | torch.device) -> TensorData:
+        """The same data on ``device`` (self when it is already there)."""
+        device = torch.device(device)
+        tensors = {f: getattr(self, f) for f in ("x_train", "y_train", "x_test", "y_test")}
+        if all(t.device == device for t in tensors.values()):
+            return self
+        return dataclasses.replace(self, **{f: t.to(device) for f, t in tensors.items()})

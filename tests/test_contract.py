@@ -1,0 +1,75 @@
+"""The contract every registered benchmark keeps, parametrised over the registry: a tiny config
+runs every method the benchmark declares, reports exactly its declared metrics (one value per
+seed), is deterministic for a seed, and resumes from a saved state (torch.save, then
+torch.load(weights_only=True)) to the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from syre_tune import benchmarks
+
+# A tiny config per benchmark (seconds on 2 cores); a benchmark added to the registry adds its line.
+TINY: dict[str, dict] = {
+    "symmetry_objective": {"dim": 12, "steps": 300, "report_every": 100},
+    "theorem4": {"n_symmetries": 3, "steps": 60, "report_every": 20},
+}
+METHOD_VALUES = {
+    "syre": {"sigma0": 0.5, "gamma": 0.01, "sigma_d": 0.1},
+    "weight_decay": {"gamma": 0.01},
+    "w_fix": {"phi": 0.3},
+    "dropout": {"dropout": 0.2},
+    "vanilla": {},
+    "sigma_asym": {},
+}
+
+
+def _run(bench, cfg, resume=None, save_at=None, tmp_path=None):
+    reports, saved = [], None
+
+    def report(iteration, metrics, state=None):
+        nonlocal saved
+        reports.append((iteration, {k: np.asarray(torch.as_tensor(v).detach().cpu()) for k, v in metrics.items()}))
+        if save_at is not None and len(reports) == save_at:
+            assert state is not None, "a report without a state cannot be resumed"
+            path = tmp_path / "state.pt"
+            torch.save(state() if callable(state) else state, path)
+            saved = torch.load(path, weights_only=True)
+
+    bench.run(cfg, report, resume=resume)
+    return reports, saved
+
+
+def _assert_same(a, b) -> None:
+    assert [i for i, _ in a] == [i for i, _ in b]
+    for (_, x), (_, y) in zip(a, b):
+        assert x.keys() == y.keys()
+        for key in x:
+            np.testing.assert_allclose(x[key], y[key], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=key)
+
+
+def test_every_registered_benchmark_has_a_tiny_config() -> None:
+    assert sorted(TINY) == sorted(benchmarks.available())
+
+
+CASES = [(name, method) for name in benchmarks.available() for method in benchmarks.get(name).methods if name in TINY]
+
+
+@pytest.mark.parametrize(("name", "method"), CASES)
+def test_benchmark_contract(name: str, method: str, tmp_path) -> None:
+    bench = benchmarks.get(name)
+    cfg = bench.make_config({**TINY[name], **METHOD_VALUES[method], "method": method, "seeds": (3, 5)})
+    first, _ = _run(bench, cfg)
+    assert len(first) >= 2, "a tiny run should report at least twice (so resume can be tested)"
+    for iteration, metrics in first:
+        assert set(metrics) == set(bench.metrics), f"iteration {iteration}: reported {sorted(metrics)}"
+        for key, value in metrics.items():
+            assert value.size in (1, 2), f"{key}: one value per seed expected, got shape {value.shape}"
+    iterations = [i for i, _ in first]
+    assert iterations == sorted(iterations) and len(set(iterations)) == len(iterations)
+    again, saved = _run(bench, cfg, save_at=1, tmp_path=tmp_path)
+    _assert_same(first, again)  # deterministic for the seeds
+    resumed, _ = _run(bench, cfg, resume=saved)
+    _assert_same(first[1:], resumed)  # right after the saved report, the same rows
