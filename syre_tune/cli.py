@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from syre_tune import layout
+
 __all__ = ["main"]
 
 EXIT_USAGE = 2
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
     run.add_argument("--overwrite", action="store_true", help="replace existing results of the same name")
     run.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
+    run.add_argument(
+        "--download", action="store_true", help="download a missing data set into the data root (needs internet)"
+    )
 
     status = commands.add_parser("status", help="how many trials of a study are done, running, failed, pending")
     status.add_argument("name", help="the study's folder name under --storage")
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze = commands.add_parser("analyze", help="draw figures and tables from a results folder")
     analyze.add_argument("results_dir", help="<storage>/<study> (or a folder of several studies)")
-    analyze.add_argument("--out", help="where figures go (default: <study>/figures)")
+    analyze.add_argument("--out", help=f"where figures go (default: <study>/{layout.FIGURES_DIR})")
     return parser
 
 
@@ -72,9 +77,9 @@ def _cmd_list() -> int:
 
     print("benchmarks:")
     for name in benchmarks.available():
-        bench = benchmarks.get(name)
-        print(f"  {name:<20} {bench.summary}")
-        print(f"  {'':<20} metrics: {', '.join(bench.metrics)}")
+        about = benchmarks.describe(name)  # from the source: no torch/torchvision import, so it stays fast
+        print(f"  {name:<20} {about.summary}")
+        print(f"  {'':<20} metrics: {', '.join(about.metrics)}")
     studies = sorted(Path("studies").glob("*.yaml"))
     if studies:
         import yaml
@@ -159,7 +164,7 @@ def _report(summary: Any, target: Any, analyze: bool) -> bool:
 
     print(
         f"[syre-tune] {summary.study}: {summary.trials} trials, {summary.rows} rows in "
-        f"{summary.wall_s:.1f} s -> {target / 'results'}",
+        f"{summary.wall_s:.1f} s -> {target / layout.RESULTS_DIR}",
         flush=True,
     )
     if summary.stopped:
@@ -179,7 +184,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     source = Path(args.study)
     try:
-        studies = study_module.load(source, smoke=args.smoke, name=args.name)
+        studies = study_module.load(source, smoke=args.smoke, name=args.name, download=args.download)
     except study_module.StudyError as error:
         raise UsageError(str(error)) from None
     storage = _storage(args.storage)
@@ -222,9 +227,9 @@ def _study_folders(args: argparse.Namespace) -> list[Any]:
     from syre_tune import results
 
     folder = _storage(args.storage) / args.name
-    found = results.study_folders(folder, "study.yaml")
+    found = results.study_folders(folder, layout.STUDY_FILE)
     if not found:
-        raise UsageError(f"{folder}: no study of that name (expected <storage>/<name>/study.yaml)")
+        raise UsageError(f"{folder}: no study of that name (expected <storage>/<name>/{layout.STUDY_FILE})")
     return found
 
 
@@ -232,13 +237,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from syre_tune import results
 
     for folder in _study_folders(args):
-        if not (folder / results.STATUS_FILE).exists():
+        if not (folder / layout.STATUS_FILE).exists():
             print(f"{folder}: no status yet (the study has not started its first trial)")
             continue
         status = results.read_status(folder)
         counts = ", ".join(f"{status[key]} {key}" for key in ("done", "running", "failed", "pending"))
         print(f"{status['study']}: {counts} of {status['planned']} trials (updated {status['updated']})")
-        rows = results.count_rows(folder) if (folder / "results").is_dir() else 0
+        rows = results.count_rows(folder) if (folder / layout.RESULTS_DIR).is_dir() else 0
         if rows:
             count = results.trials(folder).status.value_counts()
             print(
@@ -259,12 +264,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     for folder in folders:
         if not runner.can_resume(folder):
             raise UsageError(f"{folder}: no Ray Tune experiment to resume here")
-        if (folder / results.STATUS_FILE).exists():
+        if (folder / layout.STATUS_FILE).exists():
             status = results.read_status(folder)
             if status["driver_alive"] and not status["finished"]:
                 pid = status["driver"]["pid"]
                 raise UsageError(f"{folder}: its driver (pid {pid}, this host) still runs; resume when it is gone")
-        saved = folder / "study.yaml"
+        saved = folder / layout.STUDY_FILE
         try:
             (study,) = study_module.load_text(saved.read_text(), source=str(saved))
         except study_module.StudyError as error:

@@ -9,7 +9,8 @@ One Parquet dataset per study, ``<storage>/<study>/results/part-*.parquet``, one
 The schema is fixed before the study runs (from the benchmark's typed config and its declared
 metrics), so every part file has the same columns and types and pandas, polars or DuckDB read
 the folder without this package. Files are written to a temporary name and renamed.
-Beside the dataset: ``study.yaml`` (the study as run) and ``provenance.json`` (versions, times).
+Beside the dataset: ``study.yaml`` (the study as run), ``provenance.json`` (versions, times) and the
+other files of the study folder that :mod:`syre_tune.layout` names.
 
 Reading needs only pyarrow and pandas (no torch, no Ray).
 """
@@ -30,6 +31,9 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from syre_tune import layout
+from syre_tune.layout import OPTUNA_JOURNAL, STATUS_FILE  # names kept here for code that read them from here
 
 __all__ = [
     "IDENTITY",
@@ -73,10 +77,6 @@ IDENTITY = pa.schema(
         ("error", pa.string()),
     ]
 )
-OPTUNA_JOURNAL = "optuna.journal"
-"""Beside the dataset of a ``search: optuna`` study without an RDB: Optuna's journal."""
-STATUS_FILE = "status.json"
-"""Beside the dataset: trial counts by state, kept current by the driver (``syre-tune status``)."""
 STATUSES = ("ok", "stopped", "diverged", "error")
 """Row status: ``ok`` a measurement; ``diverged`` a seed whose loss turned NaN/inf at this
 iteration (the trial stopped there); ``stopped`` the scheduler (ASHA) stopped the trial early,
@@ -335,9 +335,9 @@ def write_json_atomic(data: Any, where: str | Path | Location) -> Location:
 def results_dir(path: str | Path | Location, filesystem: pafs.FileSystem | None = None) -> Location:
     """The ``results/`` folder of a study folder (or ``path`` itself if it is one)."""
     where = location(path, filesystem)
-    if (where / "results").is_dir():
-        return where / "results"
-    if where.name == "results" and where.is_dir():
+    if (where / layout.RESULTS_DIR).is_dir():
+        return where / layout.RESULTS_DIR
+    if where.name == layout.RESULTS_DIR and where.is_dir():
         return where
     raise FileNotFoundError(f"{where}: no results/ dataset here (expected <storage>/<study>/results/)")
 
@@ -384,7 +384,7 @@ def trials(path: str | Path | Location, filesystem: pafs.FileSystem | None = Non
     return out.reset_index()
 
 
-def study_folders(path: str | Path | Location, marker: str = "results") -> list[Location]:
+def study_folders(path: str | Path | Location, marker: str = layout.RESULTS_DIR) -> list[Location]:
     """``path`` if it holds ``marker`` (a study folder), else the folders directly inside it that
     do (the studies of a multi-study file); [] if none."""
     where = location(path)
@@ -396,7 +396,7 @@ def study_folders(path: str | Path | Location, marker: str = "results") -> list[
 def benchmark_of(study_dir: str | Path | Location) -> str:
     """The benchmark that made a study: from ``provenance.json``, else from its rows."""
     where = location(study_dir)
-    provenance = where / "provenance.json"
+    provenance = where / layout.PROVENANCE_FILE
     if provenance.exists():
         return json.loads(provenance.read_text())["benchmark"]
     return str(read(where, columns=["benchmark"])["benchmark"].iloc[0])
@@ -405,7 +405,7 @@ def benchmark_of(study_dir: str | Path | Location) -> str:
 def read_status(study_dir: str | Path | Location) -> dict[str, Any]:
     """The study's ``status.json`` and ``driver_alive``: whether the driver process that wrote it
     still runs (True/False when it ran on this host, None when elsewhere)."""
-    status = json.loads((location(study_dir) / STATUS_FILE).read_text())
+    status = json.loads((location(study_dir) / layout.STATUS_FILE).read_text())
     driver = status.get("driver", {})
     alive = None
     if driver.get("host") == socket.gethostname():

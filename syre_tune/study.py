@@ -167,10 +167,11 @@ def _read_yaml(path: Path) -> Any:
         raise StudyError(path, None, f"cannot be read: {error}") from None
 
 
-def load(path: str | Path, *, smoke: bool = False, name: str | None = None) -> list[Study]:
-    """The studies in a YAML file, validated; ``smoke`` applies each study's ``smoke:`` block."""
+def load(path: str | Path, *, smoke: bool = False, name: str | None = None, download: bool = False) -> list[Study]:
+    """The studies in a YAML file, validated; ``smoke`` applies each study's ``smoke:`` block;
+    ``download`` sets ``data_download: true`` for benchmarks that load a data set."""
     path = Path(path)
-    return _load_document(path, _read_yaml(path), smoke, name)
+    return _load_document(path, _read_yaml(path), smoke, name, download)
 
 
 def load_text(text: str, *, source: str) -> list[Study]:
@@ -182,7 +183,7 @@ def load_text(text: str, *, source: str) -> list[Study]:
     return _load_document(Path(source), document, False, None)
 
 
-def _load_document(path: Path, document: Any, smoke: bool, name: str | None) -> list[Study]:
+def _load_document(path: Path, document: Any, smoke: bool, name: str | None, download: bool = False) -> list[Study]:
     if not isinstance(document, Mapping):
         raise StudyError(path, None, f"expected a mapping of study keys, got {type(document).__name__}")
     if "studies" in document:
@@ -196,15 +197,15 @@ def _load_document(path: Path, document: Any, smoke: bool, name: str | None) -> 
         for index, entry in enumerate(entries):
             if not isinstance(entry, Mapping) or "name" not in entry:
                 raise StudyError(path, f"studies[{index}]", "expected a mapping with a `name`")
-            studies.append(_parse(path, f"studies[{index}].", entry, smoke, entry["name"]))
+            studies.append(_parse(path, f"studies[{index}].", entry, smoke, entry["name"], download))
         names = [s.name for s in studies]
         if len(set(names)) != len(names):
             raise StudyError(path, "studies", f"names must be unique, got {names}")
         return studies
-    return [_parse(path, "", document, smoke, name or document.get("name") or path.stem)]
+    return [_parse(path, "", document, smoke, name or document.get("name") or path.stem, download)]
 
 
-def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: Any) -> Study:
+def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: Any, download: bool = False) -> Study:
     def fail(key: str, message: str) -> StudyError:
         return StudyError(path, prefix + key, message)
 
@@ -234,6 +235,9 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
     except ConfigError as error:
         raise fail("benchmark", f"unknown benchmark {spec['benchmark']!r}; expected {error.expected}") from None
     fields = set(bench.config_cls.__dataclass_fields__)
+    if download and "data_download" in fields:  # --download: the command line asks for the data set
+        config = spec.get("config")
+        spec["config"] = {**(config if isinstance(config, Mapping) else {}), "data_download": True}
 
     def check_keys(where: str, mapping: Any) -> dict[str, Any]:
         if mapping is None:

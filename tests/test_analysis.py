@@ -54,7 +54,7 @@ def test_analyze_theorem4_reads_only_its_columns(tmp_path, monkeypatch) -> None:
     import pyarrow as pa
 
     from syre_tune import results
-    from syre_tune.analysis._theorem4 import COLUMNS
+    from syre_tune.analysis.figures.theorem4 import COLUMNS
     from syre_tune.benchmarks import theorem4
     from syre_tune.benchmarks._common import config_fields
 
@@ -81,6 +81,8 @@ def test_analyze_theorem4_reads_only_its_columns(tmp_path, monkeypatch) -> None:
     ]
     assert written["gamma_sigma0"].tolist() == pytest.approx(expected["gamma_sigma0"].tolist())
     assert written["probability"].tolist() == expected["probability"].tolist()
+    summary = (study / "figures" / "summary.txt").read_text().splitlines()
+    assert summary[-1].startswith("log-log slope of the measured threshold against N:")
 
 
 def test_theorem4_thresholds_interpolate_in_log_and_slope() -> None:
@@ -142,6 +144,22 @@ def test_tradeoff_info_and_check_exact() -> None:
     assert check["syre_objective_within_tolerance"].all()  # −9.7 ≤ −9.5 + 5%·9.5
     strict = analysis.tradeoff_check(info.assign(objective=info["objective"].where(info["method"] != "syre", -8.0)))
     assert not strict["syre_objective_within_tolerance"].any()  # −8 > −9.5 + 0.475
+
+
+def test_summaries_exact() -> None:
+    from syre_tune.analysis.figures import symmetry_objective, theorem4
+
+    df = theorem4_rows(
+        {(1, 0.2): [0.05, 0.2, 0.3, 0.01], (1, 0.4): [0.2, 0.3, 0.4, 0.5], (4, 0.4): [0.0, 0.11, 0.2, 0.09]}
+    )
+    assert theorem4.summary(df) == [
+        "N=1: Pr(min|Δ| > ε) reaches 0.5 at γσ0 = 0.1 (the theorem guarantees it by γσ0 = 0.1596)",
+        "N=4: Pr(min|Δ| > ε) reaches 0.5 at γσ0 = 0.2 (the theorem guarantees it by γσ0 = 0.6383)",
+        "log-log slope of the measured threshold against N: 0.5 (the theorem: at most 1)",
+    ]
+    assert symmetry_objective.summary(tradeoff_rows()) == [
+        "s spectrum: syre lowest degree of symmetry: yes; best objective within 5 % of weight decay's: yes"
+    ]
 
 
 def test_draw_steps_render() -> None:

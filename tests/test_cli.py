@@ -115,6 +115,11 @@ def test_list() -> None:
         ("benchmark: theorem4\nconfig: {colour: red}\n", "config.colour: unknown key"),
         ("benchmark: theorem4\nconfig: {sigma0: -1.0}\n", "config.sigma0: expected a number >= 0"),
         ("benchmark: theorem4\nsweep: {gamma: {grid: [1.0, -0.5]}}\n", "sweep.gamma: expected a number >= 0"),
+        (
+            "benchmark: theorem4\nsweep: {method: {grid: [syre, w_fix]}}\n",
+            "sweep.method: expected one of ['syre', 'weight_decay', 'vanilla'] (the methods theorem4 runs), "
+            "got 'w_fix'",
+        ),
     ],
 )
 def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: str | None, needle: str) -> None:

@@ -15,6 +15,9 @@ from syre_tune import benchmarks
 TINY: dict[str, dict] = {
     "symmetry_objective": {"dim": 12, "steps": 300, "report_every": 100},
     "theorem4": {"n_symmetries": 3, "steps": 60, "report_every": 20},
+    "teacher_student": {"input_dim": 5, "hidden": 16, "classes": 3, "train_size": 64, "test_size": 32, "steps": 20, "report_every": 10},
+    "continual_permuted": {"train_size": 200, "test_size": 60, "rank_batch": 100, "batch_size": 16, "tasks": 2, "steps_per_task": 4, "report_every": 3},
+    "low_capacity_init": {"width": 8, "steps": 6, "report_every": 3, "train_size": 64, "test_size": 32},
 }
 METHOD_VALUES = {
     "syre": {"sigma0": 0.5, "gamma": 0.01, "sigma_d": 0.1},

@@ -17,10 +17,20 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     return path
 
 
-def test_shipped_studies_load_full_and_smoke() -> None:
+def test_shipped_studies_load_full_and_smoke(tmp_path: Path, monkeypatch) -> None:
+    """Full studies name the real data sets: loading them checks the files are there (tiny files in
+    the data sets' own formats stand in for them); smoke studies use the data that ships."""
+    from test_data import write_mnist
+
+    for folder in ("MNIST", "FashionMNIST"):
+        write_mnist(tmp_path, folder)
+    monkeypatch.setenv("SYRE_DATA", str(tmp_path))
     for path in sorted((ROOT / "studies").glob("*.yaml")):
         for smoke in (False, True):
             assert study.load(path, smoke=smoke), path
+    monkeypatch.setenv("SYRE_DATA", str(tmp_path / "empty"))
+    for path in sorted((ROOT / "studies").glob("*.yaml")):
+        assert study.load(path, smoke=True), f"{path}: a smoke study must run without downloaded data"
 
 
 def test_theorem4_smoke_covers_three_n_and_fifty_seeds() -> None:

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from syre_tune import results
-from syre_tune.analysis._draw import _pyplot
-from syre_tune.analysis._files import save_figure, write_csv
+from syre_tune import layout, results
+from syre_tune.analysis._files import pyplot, save_figure, write_csv
 
 __all__ = [
     "JOURNAL",
@@ -47,7 +46,7 @@ __all__ = [
     "study_spec",
 ]
 
-JOURNAL = results.OPTUNA_JOURNAL  # the journal file inside the study folder when no RDB storage is given
+JOURNAL = layout.OPTUNA_JOURNAL  # the journal file inside the study folder when no RDB storage is given
 _FIXED = ("number", "state", "datetime_start", "datetime_complete", "best", "pareto")
 _IMPORTANCE_COLUMNS = ["objective", "mode", "param", "importance"]
 
@@ -59,7 +58,7 @@ def study_spec(study_dir: str | Path) -> dict[str, Any]:
     """The study spec as run (``study.yaml``), or ``{}`` when there is none."""
     import yaml
 
-    path = Path(study_dir) / "study.yaml"
+    path = Path(study_dir) / layout.STUDY_FILE
     if not path.exists():
         return {}
     spec = yaml.safe_load(path.read_text())
@@ -69,20 +68,10 @@ def study_spec(study_dir: str | Path) -> dict[str, Any]:
 def optuna_storage(study_dir: str | Path, spec: Mapping[str, Any]) -> Any:
     """The Optuna storage of the study: the RDB URL of ``spec["optuna"]["storage"]`` if given,
     else a ``JournalStorage`` on ``<study_dir>/optuna.journal``. None when it does not exist
-    (a missing journal or SQLite file), so that reading never creates one."""
+    (a missing journal or SQLite file), so that reading never creates one. The rule is
+    :func:`syre_tune.layout.optuna_storage`'s."""
     url = (spec.get("optuna") or {}).get("storage")
-    if url:
-        url = str(url)
-        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-            return None
-        return url
-    path = Path(study_dir) / JOURNAL
-    if not path.is_file():
-        return None
-    import optuna
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    return layout.optuna_storage(Path(study_dir), str(url) if url else None)
 
 
 def load_optuna_study(study_dir: str | Path, spec: Mapping[str, Any] | None = None) -> Any:
@@ -223,7 +212,7 @@ def optuna_grid_rows(
     frames = []
     siblings = sorted(p for p in study_dir.resolve().parent.iterdir() if p.is_dir()) if metrics else []
     for sibling in siblings:
-        if sibling == study_dir.resolve() or not (sibling / "results").is_dir():
+        if sibling == study_dir.resolve() or not (sibling / layout.RESULTS_DIR).is_dir():
             continue
         other = study_spec(sibling)
         if other.get("search", "grid") != "grid" or results.benchmark_of(sibling) != benchmark:
@@ -284,7 +273,7 @@ def draw_optuna_history(
     """One panel per (objective, param): the param's value (log axis for ``log_params``) against the
     objective, complete trials coloured by trial number; the best (one objective) or Pareto trials
     (several) ringed in red. Failed and unfinished trials are left out. Returns the Figure."""
-    plt = _pyplot()
+    plt = pyplot()
     params = _params(trials) or ["number"]
     marked = "best" if "best" in trials.columns else "pareto"
     done = trials.dropna(subset=[f"value.{name}" for name, _ in objectives])
@@ -334,7 +323,7 @@ def draw_optuna_importances(importances: pd.DataFrame, title: str | None = None)
     """Horizontal bars: each param's importance, one colour per objective. Returns the Figure."""
     import seaborn as sns
 
-    plt = _pyplot()
+    plt = pyplot()
     params = importances["param"].nunique() if len(importances) else 1
     fig, ax = plt.subplots(figsize=(6.5, max(2.4, 1.2 + 0.6 * params * max(1, importances["objective"].nunique()))))
     if len(importances):
@@ -366,7 +355,7 @@ def draw_optuna_pareto(
     curve. Returns the Figure."""
     import seaborn as sns
 
-    plt = _pyplot()
+    plt = pyplot()
     (xname, xmode), (yname, ymode) = objectives[0], objectives[1]
     x, y = f"value.{xname}", f"value.{yname}"
     fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)

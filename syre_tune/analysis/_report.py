@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syre_tune import results
-from syre_tune.analysis._draw import draw_theorem4, draw_tradeoff
-from syre_tune.analysis._files import save_figure, write_csv
+from syre_tune import layout, results
 from syre_tune.analysis._optuna import optuna_report
-from syre_tune.analysis._theorem4 import COLUMNS as THEOREM4_COLUMNS
-from syre_tune.analysis._theorem4 import theorem4_info, theorem4_slope, theorem4_thresholds
-from syre_tune.analysis._tradeoff import tradeoff_check, tradeoff_info
+from syre_tune.analysis.figures import figures_for
 
-__all__ = ["analyze", "study_dirs"]
+__all__ = ["SUMMARY", "analyze", "study_dirs"]
+
+SUMMARY = "summary.txt"
+"""Beside the figures: the lines of the figure module's ``summary(df)``, if it has one."""
 
 
 def study_dirs(path: str | Path) -> list[Path | results.Location]:
     """``path`` (a folder or a storage URI) if it is a study folder, else the study folders directly
     inside it; local ones as Paths."""
-    found = results.study_folders(path, "results")
+    found = results.study_folders(path, layout.RESULTS_DIR)
     if not found:
         raise FileNotFoundError(f"{path}: no study results here (expected <storage>/<study>/results/)")
     return [f.local if f.local is not None else f for f in found]
@@ -27,31 +26,26 @@ def study_dirs(path: str | Path) -> list[Path | results.Location]:
 def analyze(study_dir: str | Path | results.Location, out: str | Path | None = None) -> list[Path]:
     """Write the figures (PNG, PDF) and tables (CSV) of one study; return the paths written.
 
-    ``study_dir`` may be on remote storage (a URI); figures then go to ``./figures/<study>`` unless
-    ``out`` says otherwise."""
+    The benchmark's figure module draws them (:mod:`syre_tune.analysis.figures`: its own, one
+    registered, or the generic curves of every metric against iteration); its ``summary`` lines,
+    if any, go to ``summary.txt``. ``study_dir`` may be on remote storage (a URI); figures then go
+    to ``./figures/<study>`` unless ``out`` says otherwise."""
     where = results.location(study_dir)
     local = where.local
-    out = Path(out) if out else (local / "figures" if local is not None else Path("figures") / where.name)
+    default = local / layout.FIGURES_DIR if local is not None else Path(layout.FIGURES_DIR) / where.name
+    out = Path(out) if out else default
     out.mkdir(parents=True, exist_ok=True)
-    benchmark = results.benchmark_of(where)
-    # theorem4: only the columns its analysis reads (a third of the load time on a million rows)
-    columns = list(THEOREM4_COLUMNS) if benchmark == "theorem4" else None
+    figures = figures_for(results.benchmark_of(where))
+    columns = list(figures.columns) if figures.columns is not None else None
     df = results.read(where, columns=columns, measurements=True)  # not the error rows of failed trials
-    written: list[Path] = []
-    if benchmark == "theorem4":
-        info = theorem4_info(df)
-        thresholds = theorem4_thresholds(info)
-        slope = theorem4_slope(thresholds)
-        thresholds["loglog_slope_vs_N"] = slope
-        for name, table in (("theorem4_probability", info), ("theorem4_thresholds", thresholds)):
-            written.append(write_csv(table, out / f"{name}.csv"))
-        written += save_figure(draw_theorem4(info, thresholds), out, "theorem4")
-    elif benchmark == "symmetry_objective":
-        info = tradeoff_info(df)
-        check = tradeoff_check(info)
-        for name, table in (("tradeoff", info), ("tradeoff_check", check)):
-            written.append(write_csv(table, out / f"{name}.csv"))
-        written += save_figure(draw_tradeoff(info), out, "tradeoff")
+    written = figures.write(df, out)
+    if not isinstance(written, list):
+        raise TypeError(f"{figures.source}: write(df, out) must return the list of paths written, got {written!r}")
+    if figures.summary is not None:
+        lines = figures.summary(df)
+        if lines:
+            results.write_text_atomic("".join(f"{line}\n" for line in lines), out / SUMMARY)
+            written.append(out / SUMMARY)
     if local is not None:  # search: optuna studies only; nothing without their storage
         written += optuna_report(local, out)
     return written

@@ -33,6 +33,11 @@ __all__ = [
 _MODULES = {
     "symmetry_objective": "syre_tune.benchmarks.symmetry_objective",
     "theorem4": "syre_tune.benchmarks.theorem4",
+    "low_capacity_init": "syre_tune.benchmarks.low_capacity_init",
+    "fcn_collapse": "syre_tune.benchmarks.fcn_collapse",
+    "teacher_student": "syre_tune.benchmarks.teacher_student",
+    "ridge": "syre_tune.benchmarks.ridge",
+    "continual_permuted": "syre_tune.benchmarks.continual_permuted",
 }
 
 
@@ -112,7 +117,8 @@ def describe(name: str) -> Description:
     except (ImportError, ValueError):  # its package is missing, or is not a package
         spec = None
     if spec is None:
-        raise ConfigError("benchmark", name, f"one of {list(available())} or an importable module path (package.module)")
+        expected = f"one of {list(available())} or an importable module path (package.module)"
+        raise ConfigError("benchmark", name, expected)
     source = _source(spec)
     if source is not None:
         tree = ast.parse(source)

@@ -1,17 +1,26 @@
-"""The symmetry/objective tradeoff (paper §6.2, Fig. 4): the data steps.
+"""The figures of the ``symmetry_objective`` benchmark: the symmetry/objective tradeoff
+(paper §6.2, Fig. 4).
 
 :func:`tradeoff_info` averages each run's final objective and degree of symmetry over seeds, one
 row per (spectrum, method, hyperparameter); :func:`tradeoff_check` summarises each method per
 spectrum and tests the paper's claim: syre reaches the lowest degree of symmetry while its best
-objective stays within a tolerance of weight decay's best.
+objective stays within a tolerance of weight decay's best. Draw step: :func:`draw_tradeoff`.
+Files (:func:`write`): tradeoff.csv, tradeoff_check.csv, tradeoff.png/.pdf.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["HYPERPARAMETER", "tradeoff_check", "tradeoff_info"]
+from syre_tune.analysis import pyplot, save_figure, write_csv
+
+__all__ = ["COLUMNS", "HYPERPARAMETER", "draw_tradeoff", "summary", "tradeoff_check", "tradeoff_info", "write"]
+
+COLUMNS = None  # every column (a small dataset; the knob columns of HYPERPARAMETER may grow)
 
 # The knob that moves each method along its path (Fig. 4).
 HYPERPARAMETER = {"syre": "gamma", "weight_decay": "gamma", "w_fix": "config.phi", "dropout": "config.dropout"}
@@ -84,3 +93,64 @@ def tradeoff_check(info: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
         summary.loc[mask, "syre_lowest_degree"] = lowest
         summary.loc[mask, "syre_objective_within_tolerance"] = within
     return summary
+
+
+# --- draw step ---
+
+
+def draw_tradeoff(info: pd.DataFrame) -> Any:
+    """Degree of symmetry against objective, one path per method through its hyperparameter,
+    one panel per spectrum (Fig. 4). Returns the Figure."""
+    import seaborn as sns
+
+    plt = pyplot()
+    spectra = sorted(info["spectrum"].unique())
+    fig, axes = plt.subplots(1, len(spectra), figsize=(6 * len(spectra), 4.6), constrained_layout=True, squeeze=False)
+    paths = sorted(info["path"].unique())
+    colors = dict(zip(paths, sns.color_palette("tab10", len(paths))))
+    for ax, spectrum in zip(axes[0], spectra):
+        data = info[info["spectrum"] == spectrum]
+        for path, group in data.groupby("path"):
+            group = group.sort_values("value")
+            marker = "*" if path == "vanilla" else "o"
+            ax.plot(
+                group["excess_objective"],
+                group["symmetry_degree"],
+                marker=marker,
+                ms=9 if marker == "*" else 5,
+                color=colors[path],
+                label=path,
+                lw=1.5,
+            )
+        best = float(data["objective"].min())
+        ax.set_xscale("symlog", linthresh=max(1e-6, 1e-3 * abs(best)))
+        ax.set_xlim(left=0)
+        ax.set_xlabel(f"objective − best objective ({best:.4g})   [(wᵀw)² − wᵀBw]")
+        ax.set_ylabel("degree of symmetry  #{i : |v_iᵀw| < c_th}")
+        ax.set_title(f"{spectrum} spectrum")
+        ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+# --- the files analyze() writes ---
+
+
+def write(df: pd.DataFrame, out: Path) -> list[Path]:
+    """tradeoff.csv, tradeoff_check.csv and tradeoff.png/.pdf."""
+    info = tradeoff_info(df)
+    written = [write_csv(info, out / "tradeoff.csv"), write_csv(tradeoff_check(info), out / "tradeoff_check.csv")]
+    return written + save_figure(draw_tradeoff(info), out, "tradeoff")
+
+
+def summary(df: pd.DataFrame) -> list[str]:
+    """Per spectrum, the paper's claim: syre has the lowest degree of symmetry, and its best
+    objective is within 5 % of weight decay's."""
+    check = tradeoff_check(tradeoff_info(df))
+    lines = []
+    for spectrum, group in check.groupby("spectrum", sort=True):
+        first = group.iloc[0]
+        lines.append(
+            f"{spectrum} spectrum: syre lowest degree of symmetry: {'yes' if first.syre_lowest_degree else 'no'}; "
+            f"best objective within 5 % of weight decay's: {'yes' if first.syre_objective_within_tolerance else 'no'}"
+        )
+    return lines

@@ -1,0 +1,101 @@
+"""The driver's Tune callback: ``status.json`` (what ``syre-tune status`` shows) and the marker
+rows of trials that failed (``error``) or that the scheduler stopped early (``stopped``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from syre_tune import layout, results
+from syre_tune.results import Location
+from syre_tune.runner._trial import TrialPlan, part, row_buffer
+
+
+def _error_text(trial: Any) -> str:
+    """The last line of the trial's error (``ValueError: ...``), or Ray's own description."""
+    error = None
+    try:  # the driver's own copy first: the one in storage may not be synced yet
+        local = trial.error_file
+        error = Path(local).read_text() if local and Path(local).exists() else trial.get_error()
+    except Exception:  # the error file may be gone; keep the study going
+        pass
+    lines = [line.strip() for line in str(error or "unknown error").splitlines() if line.strip()]
+    errors = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt"))]
+    return (errors[-1] if errors else lines[-1])[:2000]
+
+
+def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: int | None) -> Any:
+    """``max_t``: the scheduler's budget in reports (a trial it stops there is not stopped early)."""
+    from ray import tune
+
+    class StatusCallback(tune.Callback):
+        """Writes ``status.json`` (counts of trials by state) and the marker rows of trials that
+        failed (``error``) or that the scheduler stopped early (``stopped``)."""
+
+        def __init__(self) -> None:
+            self.written = 0.0
+            self.stopped: set[str] = set()
+
+        def _write(self, trials: list[Any], finished: bool = False, force: bool = False) -> None:
+            if not force and time.monotonic() - self.written < 2.0:
+                return
+            self.written = time.monotonic()
+            counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
+            for trial in trials:
+                state = {"TERMINATED": "done", "RUNNING": "running", "ERROR": "failed"}.get(trial.status, "pending")
+                counts[state] += 1
+            counts["pending"] += max(0, planned - len(trials))
+            status = {
+                "study": plan.study,
+                "planned": planned,
+                **counts,
+                "finished": finished,
+                "trial_ids": sorted(trial.trial_id for trial in trials),
+                "driver": {"host": socket.gethostname(), "pid": os.getpid()},
+                "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+            results.write_json_atomic(status, study_dir / layout.STATUS_FILE)
+
+        def _marker(self, trial: Any, status: str, error: str | None = None) -> None:
+            _, _, rows = row_buffer(plan, trial.trial_id, trial.config, "cpu")
+            table = rows.marker_table(plan.seed_blocks[trial.config["seed_block"]], status, error)
+            where = table.schema.get_field_index("config.device")  # the driver cannot tell: null
+            if where >= 0:
+                table = table.set_column(where, "config.device", pa.nulls(table.num_rows, pa.string()))
+            results.write_table_atomic(table, part(plan, trial.trial_id, status))
+
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            self._write(trials)
+
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:
+            # Tune marks a result `done` here only when the scheduler decided to stop the trial (a
+            # trial that returns ends without a further result); at max_t it used its whole budget
+            if result.get("done") and max_t is not None and result.get("training_iteration", max_t) < max_t:
+                self.stopped.add(trial.trial_id)
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            try:
+                if trial.num_failures:  # it failed before (error rows may be there), and finished now
+                    part(plan, trial.trial_id, "error").remove()
+                if trial.trial_id in self.stopped:
+                    self._marker(trial, "stopped")
+                    self.stopped.discard(trial.trial_id)
+            finally:
+                self._write(trials, force=True)
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            try:
+                self._marker(trial, "error", _error_text(trial))
+            finally:
+                self._write(trials, force=True)
+
+        def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+            self._write(trials, finished=True, force=True)
+
+    return StatusCallback()

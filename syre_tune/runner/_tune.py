@@ -1,0 +1,235 @@
+"""Tune's side of a study: the search space, the search algorithm (grid / random, Optuna), the
+scheduler (ASHA), the progress table, and the ``Tuner`` that runs or restores the experiment."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from syre_tune import layout, results
+from syre_tune.benchmarks import METHOD_KNOBS
+from syre_tune.results import Location
+from syre_tune.runner._callback import status_callback
+from syre_tune.runner._cluster import RunError, check_resources, ensure_ray
+from syre_tune.runner._finish import RunSummary, finish, now, provenance
+from syre_tune.runner._trial import SETTINGS, TrialPlan, plan_for, trainable
+from syre_tune.study import Study
+
+_KNOBS = frozenset(knob for knobs in METHOD_KNOBS.values() for knob in knobs)
+
+
+def _shown(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def settings(points: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | None = None) -> list[str]:
+    """One label per grid point for the progress table: the point's own settings among those that
+    vary between points, ``key=value`` in the point's order (``method=syre gamma=0.1 sigma0=2``).
+    A key the point leaves unset (or None) is not shown, nor a knob its method does not read."""
+    fixed = fixed or {}
+    varying = {key for point in points for key in point if len({str(p.get(key)) for p in points}) > 1}
+    labels = []
+    for point in points:
+        method = point.get("method", fixed.get("method"))
+        unused = _KNOBS - set(METHOD_KNOBS[method]) if method in METHOD_KNOBS else frozenset()
+        shown = [(k, v) for k, v in point.items() if k in varying and v is not None and k not in unused]
+        labels.append(" ".join(f"{key}={_shown(value)}" for key, value in shown))
+    return labels
+
+
+def _search_space(study: Study) -> dict[str, Any]:
+    from ray import tune
+
+    # Each grid point carries its settings label beside its values (the trial leaves it out).
+    labels = settings(study.points, study.fixed)
+    points = [{**point, SETTINGS: label} for point, label in zip(study.points, labels)]
+    if study.search == "optuna":  # one point and one seed block; Optuna samples the rest
+        space: dict[str, Any] = {"point": points[0], "seed_block": 0}
+    else:
+        space = {
+            "point": tune.grid_search(points),
+            "seed_block": tune.grid_search(list(range(len(study.seed_blocks)))),
+        }
+    for axis in study.sampled:
+        if axis.kind == "uniform":
+            space[axis.key] = tune.uniform(axis.low, axis.high)
+        elif axis.kind == "loguniform":
+            space[axis.key] = tune.loguniform(axis.low, axis.high)  # Optuna: FloatDistribution(log=True)
+        else:
+            space[axis.key] = tune.choice(list(axis.values))
+    return space
+
+
+def _progress_reporter(study: Study) -> Any:
+    """A trial table of each trial's own settings (one ``settings`` column, not a column per key
+    padded with None where a point does not set it), the sampled axes and the seed block."""
+    from ray.tune import CLIReporter
+
+    labels = settings(study.points, study.fixed)
+    columns = {f"point/{SETTINGS}": "settings"} if any(labels) else {}
+    columns.update({axis.key: axis.key for axis in study.sampled})
+    if len(study.seed_blocks) > 1 and study.search != "optuna":
+        columns["seed_block"] = "seed_block"
+    return CLIReporter(
+        parameter_columns=columns,
+        metric_columns={"step": "step", **{m: f"mean {m}" for m in study.metrics}},
+        # Tune cuts a longer string to this many characters (and appends part of its address)
+        max_column_length=max([20, *map(len, labels)]),
+        max_report_frequency=15,
+        sort_by_metric=False,
+    )
+
+
+def _optuna_storage(study: Study, study_dir: Location) -> Any:
+    try:
+        return layout.optuna_storage(study_dir, study.optuna_storage, create=True)
+    except layout.OptunaStorageError as error:
+        raise RunError(f"--storage {error}") from None
+
+
+def sampler(name: str, seed: int) -> Any:
+    """The Optuna sampler a study names (tpe | gp | cmaes | random), seeded."""
+    import optuna
+
+    samplers = {
+        "tpe": optuna.samplers.TPESampler,
+        "gp": optuna.samplers.GPSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "random": optuna.samplers.RandomSampler,
+    }
+    return samplers[name](seed=seed)
+
+
+def _search_alg(study: Study, study_dir: Location) -> Any:
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if study.search != "optuna":
+        # seeded, so that a random search draws the same configurations every time
+        return BasicVariantGenerator(random_state=study.search_seed)
+    from ray.tune.search.optuna import OptunaSearch
+
+    several = len(study.metrics) > 1
+    searcher = OptunaSearch(
+        metric=list(study.metrics) if several else None,
+        mode=list(study.modes) if several else None,
+        sampler=sampler(study.sampler, study.search_seed),
+        study_name=study.name,
+        storage=_optuna_storage(study, study_dir),
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=study.max_concurrent)
+
+
+def _scheduler(study: Study) -> Any:
+    if not study.scheduler:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    options = study.scheduler["asha"]
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        grace_period=options["grace_period"],
+        reduction_factor=options["reduction_factor"],
+        max_t=options["max_t"],
+    )
+
+
+def _max_t(study: Study) -> int | None:
+    return study.scheduler["asha"]["max_t"] if study.scheduler else None
+
+
+def _trainable_for(study: Study, plan: TrialPlan) -> Any:
+    from ray import tune
+
+    return tune.with_resources(
+        tune.with_parameters(trainable, plan=plan), {"cpu": study.resources.cpu, "gpu": study.resources.gpu}
+    )
+
+
+def _storage_kwargs(study_dir: Location) -> dict[str, Any]:
+    if study_dir.local is not None:
+        return {"storage_path": str(study_dir.local)}
+    return {"storage_path": study_dir.path, "storage_filesystem": study_dir.fs}
+
+
+def run_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
+    """Run every trial of ``study`` through Ray Tune; rows land in ``study_dir/results``."""
+    import yaml
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    ensure_ray(address)
+    check_resources(study)
+    search_alg = _search_alg(study, study_dir)  # may refuse the storage: before anything is written
+    record = provenance(study, now())
+    results.write_text_atomic(yaml.safe_dump(study.spec, sort_keys=False), study_dir / layout.STUDY_FILE)
+    results.write_json_atomic(record, study_dir / layout.PROVENANCE_FILE)
+    study_dir.fs.create_dir((study_dir / layout.RESULTS_DIR).path, recursive=True)
+    plan = plan_for(study, study_dir)
+    several = len(study.metrics) > 1
+    tuner = tune.Tuner(
+        _trainable_for(study, plan),
+        param_space=_search_space(study),
+        tune_config=tune.TuneConfig(
+            metric=None if several else study.metric,
+            mode=None if several else study.mode,
+            num_samples=study.num_samples,
+            search_alg=search_alg,
+            scheduler=_scheduler(study),
+            max_concurrent_trials=(study.max_concurrent or None) if study.search != "optuna" else None,
+            reuse_actors=True,  # one worker process runs many trials: torch is imported once
+        ),
+        run_config=tune.RunConfig(
+            name=layout.TUNE_DIR,
+            verbose=verbose,
+            progress_reporter=_progress_reporter(study),
+            failure_config=tune.FailureConfig(max_failures=study.max_failures),
+            # the last two checkpoints of each trial (with one, every checkpoint would force a
+            # snapshot of the whole experiment's state: quadratic in the number of trials)
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[status_callback(plan, study_dir, study.num_trials, _max_t(study)), JsonLoggerCallback()],
+            **_storage_kwargs(study_dir),
+        ),
+    )
+    return _fit(study, study_dir, tuner, record)
+
+
+def _fit(study: Study, study_dir: Location, tuner: Any, record: dict[str, Any]) -> RunSummary:
+    start = time.perf_counter()
+    grid = tuner.fit()
+    wall = time.perf_counter() - start
+    best = None
+    if len(study.metrics) == 1:
+        try:
+            best_result = grid.get_best_result(metric=study.metric, mode=study.mode, filter_nan_and_inf=True)
+            best = {"config": best_result.config, study.metric: best_result.metrics.get(study.metric)}
+        except (RuntimeError, ValueError):
+            pass
+    return finish(study, study_dir, record, trials=len(grid), wall=wall, best=best)
+
+
+def can_resume(study_dir: Location) -> bool:
+    """Whether ``study_dir`` holds a Tune experiment that ``resume_study`` can continue."""
+    return (study_dir / layout.TUNE_DIR / "tuner.pkl").exists() and (study_dir / layout.STUDY_FILE).exists()
+
+
+def resume_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
+    """Finish an interrupted study (``Tuner.restore``): unfinished trials continue from their last
+    checkpoint, failed ones are retried, an Optuna search continues from its storage."""
+    from ray import tune
+
+    ensure_ray(address)
+    check_resources(study)
+    record = json.loads((study_dir / layout.PROVENANCE_FILE).read_text())
+    record.setdefault("resumed", []).append(now())
+    plan = plan_for(study, study_dir)
+    tune_dir = study_dir / layout.TUNE_DIR
+    tuner = tune.Tuner.restore(
+        str(tune_dir.local) if tune_dir.local is not None else tune_dir.path,
+        _trainable_for(study, plan),
+        resume_unfinished=True,
+        resume_errored=True,
+        storage_filesystem=None if tune_dir.local is not None else tune_dir.fs,
+    )
+    return _fit(study, study_dir, tuner, record)
