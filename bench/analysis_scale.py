@@ -122,7 +122,7 @@ def breakdown(study_dir: Path) -> dict[str, float]:
     """Run ``analysis.analyze`` in this (fresh) process with its steps wrapped in timers."""
     start = time.perf_counter()
     from syre_tune import analysis, results
-    from syre_tune.analysis import _report
+    from syre_tune.analysis.figures import theorem4 as figure
 
     times = {"import": time.perf_counter() - start}
 
@@ -139,10 +139,10 @@ def breakdown(study_dir: Path) -> dict[str, float]:
         setattr(owner, name, wrapper)
 
     timed(results, "read", "read")
-    timed(_report, "theorem4_info", "theorem4_info")
-    timed(_report, "theorem4_thresholds", "thresholds")
-    timed(_report, "draw_theorem4", "draw")
-    timed(_report, "_save", "save")
+    timed(figure, "theorem4_info", "theorem4_info")
+    timed(figure, "theorem4_thresholds", "thresholds")
+    timed(figure, "draw_theorem4", "draw")
+    timed(figure, "save_figure", "save")
     t0 = time.perf_counter()
     analysis.analyze(study_dir)
     times["analyze"] = time.perf_counter() - t0

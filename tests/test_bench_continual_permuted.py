@@ -16,7 +16,6 @@ from syre_tune.benchmarks._population import Population
 from syre_tune.data import load
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Small convolutions run fastest on one thread (and the test machine's cores are shared)."""
@@ -157,3 +156,58 @@ def test_direction_weight_decay_collapses_the_conv_output_and_syre_keeps_it() ->
     wd_last, syre_last = wd[-1][1], syre[-1][1]
     assert syre_last["conv_rank"][0] > 2 * wd_last["conv_rank"][0]
     assert syre_last["task_accuracy"][0] > wd_last["task_accuracy"][0] + 0.2
+
+
+# --- figure module (data step exact, write smoke) ------------------------------------------------
+def _results_frame():
+    import pandas as pd
+
+    rows = []
+    # steps_per_task 10, report_every 5: rows at 5 (mid task 0), 10 (end 0), 15 (mid 1), 20 (end 1)
+    for method, trial, accuracy in (("syre", "a", 0.9), ("weight_decay", "b", 0.5)):
+        for seed in (0, 1):
+            for iteration in (5, 10, 15, 20):
+                task = (iteration - 1) // 10
+                rows.append(
+                    {
+                        "trial_id": trial,
+                        "status": "ok",
+                        "method": method,
+                        "sigma0": 1.0 if method == "syre" else None,
+                        "sigma_d": None,
+                        "gamma": 0.01,
+                        "seed": seed,
+                        "iteration": iteration,
+                        "config.steps_per_task": 10,
+                        "config.phi": 0.0,
+                        "metric.task": float(task),
+                        "metric.task_accuracy": accuracy - 0.1 * task + 0.01 * seed + iteration / 1000,
+                        "metric.mean_accuracy": 0.3,
+                        "metric.conv_rank": (300.0 if method == "syre" else 100.0) - 10 * task - seed,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_continual_info_keeps_the_task_end_rows_with_their_task_index() -> None:
+    from syre_tune.analysis.figures import continual_permuted as fig
+
+    info = fig.continual_info(_results_frame())
+    assert set(info["metric"]) == {"task_accuracy", "mean_accuracy", "conv_rank"}
+    assert sorted(set(info["iteration"])) == [10, 20]
+    acc = info[(info["metric"] == "task_accuracy") & (info["method"] == "syre")]
+    assert acc[["task", "seed", "iteration"]].values.tolist() == [[0, 0, 10], [0, 1, 10], [1, 0, 20], [1, 1, 20]]
+    assert acc["value"].tolist() == pytest.approx([0.91, 0.92, 0.82, 0.83])
+    last = fig.continual_last(info)
+    rank = last[last["metric"] == "conv_rank"].set_index("method")
+    assert rank["value"].to_dict() == {"syre": 289.5, "weight_decay": 89.5}
+    assert rank["task"].tolist() == [1, 1] and rank["seeds"].tolist() == [2, 2]
+    assert fig.summary(_results_frame())[0].endswith("syre higher: yes")
+
+
+def test_continual_write_draws_the_figure(tmp_path) -> None:
+    from syre_tune.analysis.figures import continual_permuted as fig
+
+    written = fig.write(_results_frame(), tmp_path)
+    assert {p.name for p in written} == {"continual.csv", "continual_last.csv", "continual.png", "continual.pdf"}
+    assert all(p.stat().st_size > 0 for p in written)

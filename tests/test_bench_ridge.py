@@ -15,6 +15,15 @@ from syre_tune.analysis.figures import ridge as figures
 from syre_tune.benchmarks import ridge
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These small problems run fastest on one thread (and the test machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def collect(values: dict) -> list[tuple[int, dict]]:
     bench = benchmarks.get("ridge")
     reports: list[tuple[int, dict]] = []
@@ -61,7 +70,11 @@ def test_syre_converges_to_the_closed_form_biased_ridge_solution(sigma_d: float)
     for k, seed in enumerate(seeds):
         x, y, w_star = plain_data(seed, 10, 12, 0.3)
         theta0 = seeded_normal((12,), sigma0 / math.sqrt(12), seed=seed, name="w", dtype=torch.float64).numpy()
-        diag = np.ones(12) if sigma_d == 0 else seeded_diag((12,), sigma_d, seed=seed, name="w").double().numpy()
+        diag = (
+            np.ones(12)
+            if sigma_d == 0
+            else seeded_diag((12,), sigma_d, seed=seed, name="w", dtype=torch.float64).numpy()
+        )
         w = np.linalg.solve(x.T @ x + gamma * 10 * np.diag(diag), x.T @ y + gamma * 10 * diag * theta0)
         test, train = losses(w, x, y, w_star, 0.3)
         np.testing.assert_allclose(rows["test_loss"][k], test, rtol=1e-8)

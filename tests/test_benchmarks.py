@@ -83,33 +83,6 @@ def test_resuming_from_a_saved_state_continues_exactly(name: str, method: str, s
     assert last == []
 
 
-def test_every_benchmark_is_tested_here() -> None:
-    assert set(benchmarks.available()) == set(TINY)
-
-
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_contract_reports_every_metric_per_seed(name: str) -> None:
-    bench = benchmarks.get(name)
-    assert bench.summary and bench.metrics
-    reports = collect(name, {**TINY[name], "seeds": (3, 7, 11)})
-    assert reports
-    iterations = [it for it, _ in reports]
-    assert iterations == sorted(set(iterations))
-    for _, values in reports:
-        assert set(values) == set(bench.metrics)
-        for array in values.values():
-            assert array.shape == (3,) and np.isfinite(array).all()
-
-
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_a_seed_gives_the_same_row_whatever_its_batch(name: str) -> None:
-    alone = collect(name, {**TINY[name], "seeds": (7,)})
-    batched = collect(name, {**TINY[name], "seeds": (3, 7, 11)})
-    for (_, a), (_, b) in zip(alone, batched):
-        for key in a:
-            np.testing.assert_allclose(a[key][0], b[key][1], rtol=1e-5, atol=1e-9)
-
-
 @pytest.mark.parametrize("method", sorted(METHOD_VALUES))
 def test_symmetry_objective_runs_every_method(method: str) -> None:
     reports = collect("symmetry_objective", {**TINY["symmetry_objective"], "method": method, **METHOD_VALUES[method]})

@@ -35,9 +35,12 @@ _MODULES = {
     "theorem4": "syre_tune.benchmarks.theorem4",
     "low_capacity_init": "syre_tune.benchmarks.low_capacity_init",
     "fcn_collapse": "syre_tune.benchmarks.fcn_collapse",
+    "ntk_rank": "syre_tune.benchmarks.ntk_rank",
     "teacher_student": "syre_tune.benchmarks.teacher_student",
     "ridge": "syre_tune.benchmarks.ridge",
+    "reparam_regression": "syre_tune.benchmarks.reparam_regression",
     "continual_permuted": "syre_tune.benchmarks.continual_permuted",
+    "mode_connectivity": "syre_tune.benchmarks.mode_connectivity",
 }
 
 

@@ -1,4 +1,5 @@
-"""What the population classifiers on the MNIST family share (low_capacity_init, fcn_collapse):
+"""What the population classifiers on the MNIST family share (low_capacity_init, fcn_collapse,
+continual_permuted, mode_connectivity, ntk_rank):
 each member's own seeded batch order, the optimizer by name, and loss / accuracy on a whole split.
 
 A population's member k sees the batches of ``Batches(n, batch_size, seed=seeds[k])``, so it
@@ -8,15 +9,16 @@ object with ``state_dict`` / ``load_state_dict`` for :class:`~syre_tune.benchmar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from syre_tune.data import Batches
 
-__all__ = ["OPTIMIZERS", "MemberBatches", "cross_entropy", "evaluate", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "MemberBatches", "cross_entropy", "evaluate", "make_optimizer", "shared"]
 
 Optimizer = Literal["sgd", "adam"]
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
@@ -55,15 +57,32 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(population, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss (K,), accuracy (K,)) of every member on the whole split ``x`` (N, ...), ``y`` (N,),
-    ``chunk`` examples at a time."""
-    loss_sum = accuracy_sum = None
-    for start in range(0, len(y), chunk):
-        xs, ys = x[start : start + chunk], y[start : start + chunk]
-        logits = population(xs, shared=True)  # (K, b, C)
-        loss = cross_entropy(logits, ys) * len(ys)
-        correct = (logits.argmax(-1) == ys).sum(1).to(loss.dtype)
-        loss_sum = loss if loss_sum is None else loss_sum + loss
-        accuracy_sum = correct if accuracy_sum is None else accuracy_sum + correct
-    return loss_sum / len(y), accuracy_sum / len(y)
+def evaluate(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor | Callable[[slice], torch.Tensor],
+    labels: torch.Tensor,
+    *,
+    chunk: int = 2048,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy (K,) of K members on the same M labelled examples,
+    ``chunk`` examples at a time (bounded memory).
+
+    ``inputs`` is the (M, ...) tensor, sliced per chunk, or a callable giving a chunk's inputs for
+    a slice of the examples (each member may see them transformed: a task's permutation);
+    ``forward`` maps a chunk's inputs to logits (K, m, classes), e.g. ``shared(population)``."""
+    total_loss = correct = None
+    count = len(labels)
+    for start in range(0, count, chunk):
+        rows = slice(start, min(start + chunk, count))
+        logits = forward(inputs(rows) if callable(inputs) else inputs[rows])  # (K, m, classes)
+        y = labels[rows].expand(logits.shape[0], -1)  # (K, m)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).sum(1)
+        hits = (logits.argmax(-1) == y).sum(1).to(loss.dtype)
+        total_loss = loss if total_loss is None else total_loss + loss
+        correct = hits if correct is None else correct + hits
+    return total_loss / count, correct / count
+
+
+def shared(population: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Every member of ``population`` on the same inputs: (m, ...) → logits (K, m, classes)."""
+    return functools.partial(population, shared=True)

@@ -49,9 +49,9 @@ from syre_tune import metrics
 from syre_tune._random import generator
 from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_data, load_data
 from syre_tune.benchmarks._loop import Loop
-from syre_tune.benchmarks._members import MemberBatches, evaluate
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
+from syre_tune.benchmarks._supervised import MemberBatches, evaluate
 
 NAME = "continual_permuted"
 METRICS = ("test_loss", "task", "task_accuracy", "mean_accuracy", "conv_rank")
@@ -172,7 +172,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
 
     population = Population(cfg, CNN, cfg.seeds)
     optimizer = torch.optim.SGD(population.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    batches = MemberBatches(len(data.y_train), cfg.batch_size, cfg.seeds, device=cfg.device)
+    batches = MemberBatches(len(data.y_train), cfg.batch_size, seeds=cfg.seeds, device=cfg.device)
     loop = Loop(
         report,
         steps=cfg.steps,

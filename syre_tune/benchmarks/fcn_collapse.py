@@ -1,4 +1,4 @@
-"""A four-layer FCN under weight decay γ and input scale α: the first layer's rank collapses, unless syre (paper Fig. 5, Fig. 8).
+"""A 4-layer FCN under weight decay γ and input scale α: first-layer rank collapse vs syre (Fig. 5, Fig. 8).
 
 Paper §6.3 (Fig. 5) and Appendix B.2 (Fig. 8): a four-layer fully connected ReLU network
 784 → 300 → 300 → 300 → 10, trained on MNIST with batch size 64, the input rescaled by α (the
@@ -39,7 +39,14 @@ from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
-from syre_tune.benchmarks._supervised import MemberBatches, Optimizer, cross_entropy, evaluate, make_optimizer
+from syre_tune.benchmarks._supervised import (
+    MemberBatches,
+    Optimizer,
+    cross_entropy,
+    evaluate,
+    make_optimizer,
+    shared,
+)
 
 NAME = "fcn_collapse"
 METRICS = (
@@ -160,8 +167,8 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         return ranks
 
     def measure() -> dict[str, torch.Tensor]:
-        train_loss, train_accuracy = evaluate(population, eval_x, eval_y)
-        test_loss, test_accuracy = evaluate(population, test_x, data.y_test)
+        train_loss, train_accuracy = evaluate(shared(population), eval_x, eval_y)
+        test_loss, test_accuracy = evaluate(shared(population), test_x, data.y_test)
         pre, post = first_layer()
         return {
             "train_loss": train_loss,
@@ -194,7 +201,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
             loop.report(measure())
 
     # Fig. 8: the first layer's covariance spectrum after training, one report per eigenvalue.
-    final_loss, _ = evaluate(population, eval_x, eval_y)
+    final_loss, _ = evaluate(shared(population), eval_x, eval_y)
     pre, _ = first_layer()
     finite = torch.isfinite(pre).flatten(1).all(1)
     spectrum = torch.full((count, min(pre.shape[1:])), float("nan"), device=data.device)

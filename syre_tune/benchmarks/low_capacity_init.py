@@ -47,7 +47,14 @@ from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
-from syre_tune.benchmarks._supervised import MemberBatches, Optimizer, cross_entropy, evaluate, make_optimizer
+from syre_tune.benchmarks._supervised import (
+    MemberBatches,
+    Optimizer,
+    cross_entropy,
+    evaluate,
+    make_optimizer,
+    shared,
+)
 
 NAME = "low_capacity_init"
 METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "distinct_neurons", "rank")
@@ -185,8 +192,8 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     rank_x = data.x_train[: cfg.rank_samples]
 
     def measure() -> dict[str, torch.Tensor]:
-        train_loss, train_accuracy = evaluate(population, eval_x, eval_y)
-        test_loss, test_accuracy = evaluate(population, data.x_test, data.y_test)
+        train_loss, train_accuracy = evaluate(shared(population), eval_x, eval_y)
+        test_loss, test_accuracy = evaluate(shared(population), data.x_test, data.y_test)
         with torch.no_grad():
             _, pre, post = population(rank_x, shared=True, capture=True)  # (K, samples, width)
         features = post if cfg.rank_layer == "post_activation" else pre

@@ -1,4 +1,4 @@
-"""Ridge regression: test loss against the degree of parametrisation d/N, weight decay vs syre (paper §6.1, Fig. 3 left).
+"""Ridge regression: test loss against d/N, weight decay vs syre vs vanilla (paper §6.1, Fig. 3 left).
 
 Setup (§6.1 "Ridge linear regression", Eq. 13): y = w*ᵀx + ε with x ~ N(0, I_d), w* ~ N(0, I/d)
 (so the signal has unit variance whatever d) and ε ~ N(0, ``noise``²), N training samples; the
