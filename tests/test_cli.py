@@ -120,6 +120,15 @@ def test_list() -> None:
             "sweep.method: expected one of ['syre', 'weight_decay', 'vanilla'] (the methods theorem4 runs), "
             "got 'w_fix'",
         ),
+        (
+            "benchmark: low_capacity_init\nconfig: {collapsed_fraction: -0.1}\n",
+            "config.collapsed_fraction: expected a fraction in [0, 1], got -0.1",
+        ),
+        (
+            "benchmark: low_capacity_init\nconfig: {dataset: mnist, data_root: /nonexistent/data}\n",
+            "config.dataset: mnist: not found in /nonexistent/data",
+        ),
+        ("benchmark: low_capacity_init\nconfig: {dataset: mnits}\n", "did you mean 'mnist'?"),
     ],
 )
 def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: str | None, needle: str) -> None:
