@@ -15,14 +15,7 @@ from syre_tune.benchmarks import continual_permuted as cp
 from syre_tune.benchmarks._population import Population
 from syre_tune.data import load
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convolutions run fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"train_size": 200, "test_size": 60, "rank_batch": 150, "batch_size": 16, "lr": 0.05}

@@ -19,13 +19,7 @@ from syre_tune.benchmarks import mode_connectivity as mc
 from syre_tune.benchmarks._population import Population
 from syre_tune.data import load
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"hidden": (16,), "steps": 30, "report_every": 15, "lambdas": 5, "test_size": 80, "train_size": 300}

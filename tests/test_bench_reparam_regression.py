@@ -15,14 +15,7 @@ from syre_tune.analysis.figures import reparam_regression as figures
 from syre_tune.benchmarks import reparam_regression as rr
 from syre_tune.data import Batches
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small problems run fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def collect(values: dict) -> list[tuple[int, dict]]:

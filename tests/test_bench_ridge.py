@@ -14,14 +14,7 @@ from syre_tune._random import generator, seeded_diag, seeded_normal
 from syre_tune.analysis.figures import ridge as figures
 from syre_tune.benchmarks import ridge
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small problems run fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def collect(values: dict) -> list[tuple[int, dict]]:

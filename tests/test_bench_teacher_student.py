@@ -15,14 +15,7 @@ from syre_tune.analysis.figures import teacher_student as figures
 from syre_tune.benchmarks import teacher_student as ts
 from syre_tune.benchmarks._methods import Parts, seeded_init
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small problems run fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {"input_dim": 6, "hidden": 20, "classes": 4, "train_size": 300, "test_size": 120}

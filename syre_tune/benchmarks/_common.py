@@ -20,6 +20,8 @@ import numpy as np
 __all__ = [
     "METHODS",
     "METHOD_KNOBS",
+    "above",
+    "at_least",
     "Common",
     "ConfigError",
     "DataConfig",
@@ -82,9 +84,7 @@ class Common:
     """Dropout rate (dropout)."""
 
     def __post_init__(self) -> None:
-        for key in ("sigma0", "sigma_d", "gamma", "kappa"):
-            if getattr(self, key) < 0:
-                raise ConfigError(key, getattr(self, key), "a number >= 0")
+        at_least(self, 0, "sigma0", "sigma_d", "gamma", "kappa", expected="a number >= 0")
         if self.sigma_d >= 1 / math.sqrt(3):
             raise ConfigError("sigma_d", self.sigma_d, "a number < 1/√3 ≈ 0.577 (so that D > 0)")
         if not 0.0 <= self.phi <= 1.0:
@@ -93,6 +93,22 @@ class Common:
             raise ConfigError("dropout", self.dropout, "a rate in [0, 1)")
         if not self.seeds:
             raise ConfigError("seeds", self.seeds, "at least one seed")
+
+
+def at_least(cfg: Any, minimum: float, *keys: str, expected: str | None = None) -> None:
+    """ConfigError for the first of ``keys`` whose value is below ``minimum`` (a config's range check)."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if value is not None and value < minimum:
+            raise ConfigError(key, value, expected or f"an integer >= {minimum:g}")
+
+
+def above(cfg: Any, minimum: float, *keys: str) -> None:
+    """ConfigError for the first of ``keys`` whose value is not above ``minimum``."""
+    for key in keys:
+        value = getattr(cfg, key)
+        if value is not None and value <= minimum:
+            raise ConfigError(key, value, f"a number > {minimum:g}")
 
 
 class Report(Protocol):

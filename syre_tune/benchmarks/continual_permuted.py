@@ -47,7 +47,7 @@ from torch import nn
 
 from syre_tune import metrics
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_data, load_data
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -97,9 +97,7 @@ class Config(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("tasks", "steps_per_task", "batch_size", "rank_batch", "eval_chunk"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "tasks", "steps_per_task", "batch_size", "rank_batch", "eval_chunk")
         if self.rank_batch < 2:
             raise ConfigError("rank_batch", self.rank_batch, "an integer >= 2 (a covariance needs 2 samples)")
         if self.report_every is not None and self.report_every < 1:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from syre_tune import metrics
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_data, load_data
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -99,9 +99,7 @@ class Config(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("width", "batch_size", "steps", "report_every", "rank_samples"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "width", "batch_size", "steps", "report_every", "rank_samples")
         if not 0.0 <= self.collapsed_fraction <= 1.0:
             raise ConfigError("collapsed_fraction", self.collapsed_fraction, "a fraction in [0, 1]")
         if self.lr is not None and self.lr <= 0:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_data, load_data
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts, seeded_init
 from syre_tune.benchmarks._population import Population
@@ -88,9 +88,7 @@ class Config(DataConfig):
         super().__post_init__()
         if not self.hidden or any(width < 1 for width in self.hidden):
             raise ConfigError("hidden", self.hidden, "a non-empty list of widths >= 1")
-        for key in ("steps", "batch_size", "report_every", "eval_chunk"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "steps", "batch_size", "report_every", "eval_chunk")
         if self.lambdas < 2:
             raise ConfigError("lambdas", self.lambdas, "an integer >= 2 (the grid includes both ends)")
         if self.lr <= 0:

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, check_data, load_data
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -91,9 +91,7 @@ class Config(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("input_dim", "hidden", "points"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "input_dim", "hidden", "points")
         if self.steps < 0 or self.lr <= 0:
             raise ConfigError("steps/lr", (self.steps, self.lr), "steps >= 0 and lr > 0")
         if not self.collapsed:

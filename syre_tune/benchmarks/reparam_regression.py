@@ -34,7 +34,7 @@ import torch
 
 from syre_tune import functional
 from syre_tune._random import generator, per_seed, seeded_mask, seeded_normal
-from syre_tune.benchmarks._common import Common, ConfigError, Report
+from syre_tune.benchmarks._common import Common, ConfigError, Report, above, at_least
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.data import Batches
 
@@ -76,17 +76,11 @@ class Config(Common):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("dim", "train_size", "batch_size", "steps", "report_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "dim", "train_size", "batch_size", "steps", "report_every")
         if self.batch_size > self.train_size:
             raise ConfigError("batch_size", self.batch_size, f"at most train_size={self.train_size}")
-        for key in ("noise", "wfix_gamma"):
-            if getattr(self, key) < 0:
-                raise ConfigError(key, getattr(self, key), "a number >= 0")
-        for key in ("init_std", "lr", "dead_threshold"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(key, getattr(self, key), "a number > 0")
+        at_least(self, 0, "noise", "wfix_gamma", expected="a number >= 0")
+        above(self, 0, "init_std", "lr", "dead_threshold")
 
 
 def make_problem(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

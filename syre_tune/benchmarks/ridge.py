@@ -28,7 +28,7 @@ import torch
 
 from syre_tune import functional
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import Common, ConfigError, Report
+from syre_tune.benchmarks._common import Common, ConfigError, Report, at_least
 from syre_tune.benchmarks._loop import Loop
 
 NAME = "ridge"
@@ -58,9 +58,7 @@ class Config(Common):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("dim", "train_size", "steps", "report_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "dim", "train_size", "steps", "report_every")
         if self.noise < 0:
             raise ConfigError("noise", self.noise, "a number >= 0")
         if self.lr <= 0:

@@ -29,7 +29,7 @@ import torch
 
 from syre_tune import functional, metrics
 from syre_tune._random import generator, per_seed, seeded_mask, seeded_normal
-from syre_tune.benchmarks._common import Common, ConfigError, Report
+from syre_tune.benchmarks._common import Common, ConfigError, Report, at_least
 
 NAME = "symmetry_objective"
 METRICS = ("objective", "symmetry_degree")
@@ -62,9 +62,7 @@ class Config(Common):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("dim", "steps", "report_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "dim", "steps", "report_every")
         if self.lr <= 0 or self.init_std <= 0 or self.b_scale <= 0:
             raise ConfigError("lr/init_std/b_scale", (self.lr, self.init_std, self.b_scale), "numbers > 0")
 

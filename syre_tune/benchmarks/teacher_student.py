@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from syre_tune import metrics
 from syre_tune._random import generator, seeded_mask
-from syre_tune.benchmarks._common import Common, ConfigError, Report
+from syre_tune.benchmarks._common import Common, ConfigError, Report, at_least
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -82,9 +82,7 @@ class Config(Common):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("input_dim", "hidden", "steps", "report_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(key, getattr(self, key), "an integer >= 1")
+        at_least(self, 1, "input_dim", "hidden", "steps", "report_every")
         if self.classes < 2:
             raise ConfigError("classes", self.classes, "an integer >= 2")
         for key in ("train_size", "test_size"):
