@@ -182,3 +182,25 @@ def test_analysis_imports_neither_torch_nor_ray() -> None:
     code = "import sys, syre_tune.analysis, syre_tune.results; print('torch' in sys.modules, 'ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_theorem4_threshold_is_the_first_crossing_of_a_non_monotone_curve() -> None:
+    """A noisy curve that reaches the level, dips and reaches it again: the threshold is where it
+    first gets there (the last crossing would be 10.0)."""
+    info = pd.DataFrame(
+        {
+            "N": [1] * 5,
+            "gamma_sigma0": [0.01, 0.1, 1.0, 3.0, 10.0],
+            "probability": [0.0, 0.5, 0.4, 0.3, 0.9],
+            "epsilon": 0.1,
+        }
+    )
+    assert analysis.theorem4_thresholds(info)["gamma_sigma0_measured"].tolist() == pytest.approx([0.1])
+
+
+def test_tradeoff_check_says_no_when_another_method_reaches_a_lower_degree() -> None:
+    info = analysis.tradeoff_info(tradeoff_rows())
+    lower = info.assign(symmetry_degree=info["symmetry_degree"].where(info["method"] != "w_fix", 5.0))
+    assert not analysis.tradeoff_check(lower)["syre_lowest_degree"].any()
+    tie = info.assign(symmetry_degree=info["symmetry_degree"].where(info["method"] != "dropout", 11.0))
+    assert not analysis.tradeoff_check(tie)["syre_lowest_degree"].any()  # strictly lowest

@@ -175,3 +175,50 @@ def test_theorem4_rotated_and_plain_descent_agree() -> None:
     fast = collect("theorem4", common)[-1][1]["min_abs_delta"]
     plain = collect("theorem4", {**common, "sigma_d": 1e-9})[-1][1]["min_abs_delta"]
     np.testing.assert_allclose(fast, plain, rtol=1e-6)
+
+
+def final_w(values: dict) -> torch.Tensor:
+    """The trainable w after the run, from the state of its last report."""
+    bench = benchmarks.get("symmetry_objective")
+    states = []
+    bench.run(bench.make_config(values), lambda it, m, state=None: states.append(state()))
+    return states[-1]["w"]
+
+
+@pytest.mark.parametrize("method", ["syre", "weight_decay", "w_fix", "dropout", "vanilla"])
+def test_symmetry_objective_steps_are_the_literal_update_of_each_method(method: str) -> None:
+    """Three gradient steps of each method against a plain loop written here: autograd of
+    f(w) = (wᵀw)² − wᵀBw, θ0 / D / mask / dropout masks drawn by hand from the seeded generators."""
+    from syre_tune._random import generator, seeded_mask
+
+    dim, lr, steps, seed = 6, 1e-2, 3, 4
+    values = {"dim": dim, "lr": lr, "steps": steps, "report_every": steps, "seeds": (seed,), "method": method}
+    values.update({"sigma0": 3.0, "gamma": 0.5, "sigma_d": 0.2, "phi": 0.5, "dropout": 0.3})
+    cfg = symmetry_objective.Config(**values)
+    spectrum = symmetry_objective.make_problem(cfg, torch.float32)[0][0]
+    w = seeded_normal((dim,), cfg.init_std, seed=seed, name="init", dtype=torch.float32)
+    theta0, diag, gamma = torch.zeros(dim), torch.ones(dim), 0.0
+    if method == "syre":
+        theta0 = torch.randn(dim, generator=generator(seed, "w", "theta0")) * 3.0 / math.sqrt(dim)
+        diag = 1 + (2 * torch.rand(dim, generator=generator(seed, "w", "diag")) - 1) * math.sqrt(3) * 0.2
+        gamma = 0.5
+    elif method == "weight_decay":
+        gamma = 0.5
+    mask = seeded_mask((dim,), 0.5, seed=seed, name="w") if method == "w_fix" else torch.zeros(dim, dtype=torch.bool)
+    if method == "w_fix":
+        w = torch.where(mask, seeded_normal((dim,), 0.01, seed=seed, name="w_fix"), w)
+    drops = torch.rand(256, dim, generator=generator(seed, "w", "dropout"))
+
+    def f(v: torch.Tensor) -> torch.Tensor:
+        return (v @ v) ** 2 - v @ spectrum @ v
+
+    for step in range(steps):
+        w_ = w.clone().requires_grad_(True)
+        if method == "dropout":
+            keep = (drops[step] >= 0.3).float() / 0.7  # inverted dropout: kept entries scaled by 1/(1−p)
+            (grad,) = torch.autograd.grad(f(w_ * keep), w_)
+        else:
+            (grad,) = torch.autograd.grad(f(w_ + theta0), w_)
+        grad = grad + 2 * gamma * diag * w  # γ‖θ‖²_D
+        w = w - lr * grad.masked_fill(mask, 0.0)
+    torch.testing.assert_close(final_w(values)[0], w, rtol=1e-5, atol=1e-6)

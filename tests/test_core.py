@@ -363,3 +363,29 @@ def test_wfix_holds_a_seeded_fraction_fixed() -> None:
     assert not torch.equal(model[0].weight.detach()[free], make_mlp()[0].weight.detach()[free])
     again = WFix(0.3, 0.01, seed=1)
     assert torch.equal(again.masks(again.attach(make_mlp()))["0.weight"], masks["0.weight"])
+
+
+@pytest.mark.parametrize("mode,store", MODES)
+@pytest.mark.parametrize("sigma_d", [0.0, 0.3])
+def test_decay_is_the_literal_step_toward_theta0_in_every_mode(mode: str, store: str, sigma_d: float) -> None:
+    """decay_: w ← w − lr·2γ·D·(w − θ0) on the effective parameters w, with θ0 and D drawn by hand
+    from the seeded generators (σ0 ≠ 0, so a decay toward 0 fails; σ_D > 0, so ignoring D fails)."""
+    from syre_tune._random import generator
+
+    model = make_mlp()
+    syre = Syre(sigma0=2.0, gamma=0.7, sigma_d=sigma_d, seed=5, mode=mode, store=store)
+    syre.attach(model)
+    with torch.no_grad():  # move away from the start, so that θ = w − θ0 is not the init itself
+        for param in model.parameters():
+            param.add_(0.3)
+    before = syre.effective_parameters(model)
+    syre.decay_(model, lr=0.1)
+    after = syre.effective_parameters(model)
+    for name, w in before.items():
+        shape = tuple(w.shape)
+        theta0 = torch.randn(shape, generator=generator(5, name, "theta0"), dtype=torch.float32).double()
+        theta0 = theta0 * 2.0 / math.sqrt(fan_in(shape))
+        uniform = torch.rand(shape, generator=generator(5, name, "diag"), dtype=torch.float32).double()
+        diag = 1.0 + (2.0 * uniform - 1.0) * math.sqrt(3.0) * sigma_d
+        expected = w - 0.1 * 2 * 0.7 * diag * (w - theta0)
+        torch.testing.assert_close(after[name], expected, msg=name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -128,3 +129,23 @@ def test_locations_take_uris_and_other_filesystems(tmp_path: Path) -> None:
     assert [p.name for p in results.location(tmp_path / "store").children()] == ["study"]
     with pytest.raises(results.StorageError, match="not a storage location"):
         results.location("nosuchscheme://bucket/x")
+
+
+def test_atomic_writer_never_writes_the_final_name_directly(tmp_path: Path, monkeypatch) -> None:
+    """While the Parquet file is being written, nothing exists under its final name: a reader or
+    a crash mid-write never sees half a file there."""
+    target = tmp_path / "part-x-00000.parquet"
+    written_to = []
+    real = pq.write_table
+
+    def spy(table, where, **kwargs):
+        written_to.append(str(where))
+        assert not target.exists(), "the final name exists before the write has finished"
+        return real(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", spy)
+    table = pa.table({"x": [1, 2, 3]})
+    results.write_table_atomic(table, target)
+    assert written_to and all(Path(w).name != target.name for w in written_to)
+    assert pq.read_table(target).equals(table)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary left behind
