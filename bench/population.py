@@ -12,7 +12,8 @@ What it measures
     speed-up sequential / population, for K = 1, 8, 64 (``--members``).
 
 How to run
-    python bench/population.py                          # CPU, K = 1 8 64
+    python bench/population.py                          # CPU, K = 1 8 64, hidden 300
+    python bench/population.py --hidden 64              # the smoke studies' width
     python bench/population.py --device cuda --members 8 64 --json /tmp/population.json
 
 Methodology
@@ -49,13 +50,18 @@ class Cfg:
     device: str = "cpu"
 
 
-def fcn(parts: Parts) -> nn.Module:
-    layers: list[nn.Module] = []
-    width = 784
-    for index in range(3):
-        layers += [nn.Linear(width, 300), parts.activation("relu", 300, f"h{index}")]
-        width = 300
-    return nn.Sequential(nn.Flatten(), *layers, nn.Linear(300, 10))
+def fcn(hidden: int):
+    """The paper's four-layer FCN, 784-hidden-hidden-hidden-10 (hidden = 300 in §6.3)."""
+
+    def build(parts: Parts) -> nn.Module:
+        layers: list[nn.Module] = []
+        width = 784
+        for index in range(3):
+            layers += [nn.Linear(width, hidden), parts.activation("relu", hidden, f"h{index}")]
+            width = hidden
+        return nn.Sequential(nn.Flatten(), *layers, nn.Linear(hidden, 10))
+
+    return build
 
 
 def sync(device: str) -> None:
@@ -69,6 +75,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--hidden", type=int, default=300, help="hidden width (the paper: 300)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     cfg = Cfg(device=args.device)
@@ -77,9 +84,9 @@ def main() -> None:
     out = []
     for k in args.members:
         seeds = list(range(k))
-        population = Population(cfg, fcn, seeds)
+        population = Population(cfg, fcn(args.hidden), seeds)
         pop_opt = torch.optim.SGD(population.parameters(), lr=0.01)
-        models = [prepare(cfg, fcn, seed=s) for s in seeds]
+        models = [prepare(cfg, fcn(args.hidden), seed=s) for s in seeds]
         opts = [torch.optim.SGD(m.model.parameters(), lr=0.01) for m in models]
         gen = torch.Generator().manual_seed(0)
 
@@ -118,6 +125,7 @@ def main() -> None:
         ratios = [s / p for s, p in zip(times["sequential"], times["population"])]
         row = {
             "members": k,
+            "hidden": args.hidden,
             "device": args.device,
             "torch_threads": torch.get_num_threads(),
             "population_ms": statistics.median(times["population"]),
