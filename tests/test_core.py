@@ -389,3 +389,69 @@ def test_decay_is_the_literal_step_toward_theta0_in_every_mode(mode: str, store:
         diag = 1.0 + (2.0 * uniform - 1.0) * math.sqrt(3.0) * sigma_d
         expected = w - 0.1 * 2 * 0.7 * diag * (w - theta0)
         torch.testing.assert_close(after[name], expected, msg=name)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"fraction": -0.1, "kappa": 0.01}, "fraction must be in \\[0, 1\\], got fraction=-0.1"),
+        ({"fraction": 1.5, "kappa": 0.01}, "fraction must be in \\[0, 1\\], got fraction=1.5"),
+        ({"fraction": "half", "kappa": 0.01}, "fraction must be in \\[0, 1\\]"),
+        ({"fraction": 0.3, "kappa": -1.0}, "kappa must be >= 0, got kappa=-1.0"),
+    ],
+)
+def test_wfix_bad_arguments_name_the_argument(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        WFix(**kwargs)
+
+
+def test_wfix_takes_the_whole_range_and_says_when_it_selects_nothing() -> None:
+    nothing = WFix(0.0, 0.01)
+    assert not any(m.any() for m in nothing.masks(nothing.attach(make_mlp())).values())
+    every = WFix(1.0, 0.01)
+    assert all(m.all() for m in every.masks(every.attach(make_mlp())).values())
+    with pytest.raises(ValueError, match="params selects no parameter"):
+        WFix(0.3, 0.01).attach(nn.Sequential(nn.LayerNorm(4)))  # no weight matrix to fix
+
+
+# Drawn once with the generators of syre_tune._random (blake2b of (seed, name, what) → torch's CPU
+# Mersenne Twister); a change here means stored studies no longer reproduce.
+PINNED = {
+    "theta0": [0.3445521891117096, -0.8195608258247375, 1.276790738105774, -1.0347684621810913],
+    "diag": [1.8632984161376953, 0.7028098106384277, 0.16552144289016724, 1.448537826538086],
+    "mask": [True, False, True, False, True, False, True, False],
+}
+
+
+def test_seeded_draws_are_pinned_so_results_reproduce_across_releases() -> None:
+    """θ0, D and the W-fix mask are functions of (seed, name) alone, through stable keys: these
+    values must never change between versions (a stored study would no longer be reproducible),
+    and each name and purpose draws its own stream."""
+    from syre_tune._random import seeded_diag, seeded_mask, seeded_normal
+
+    theta0 = seeded_normal((4,), 1.0, seed=0, name="w", dtype=torch.float32)
+    diag = seeded_diag((4,), 0.5, seed=0, name="w", dtype=torch.float32)
+    mask = seeded_mask((8,), 0.5, seed=0, name="w")
+    torch.testing.assert_close(theta0, torch.tensor(PINNED["theta0"], dtype=torch.float32), rtol=0, atol=1e-6)
+    torch.testing.assert_close(diag, torch.tensor(PINNED["diag"], dtype=torch.float32), rtol=0, atol=1e-6)
+    assert mask.tolist() == PINNED["mask"]
+    other = seeded_mask((8,), 0.5, seed=0, name="v")
+    assert not torch.equal(mask, other)  # names draw their own masks
+
+
+def test_fold_keeps_frozen_parameters_frozen_and_refuses_foreign_parametrizations() -> None:
+    model = make_mlp()
+    model[2].bias.requires_grad_(False)
+    syre = Syre(0.5, 0.1, mode="bias", params=["0.*", "2.weight", "2.bias"])
+    folded = syre.fold(syre.attach(model))
+    assert folded[2].bias.requires_grad is False and folded[2].weight.requires_grad is True
+
+    class Double(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * x
+
+    other = Syre(0.5, 0.1, mode="bias", params=["0.weight"])
+    attached = other.attach(make_mlp())
+    torch.nn.utils.parametrize.register_parametrization(attached[0], "weight", Double())
+    with pytest.raises(ValueError, match="parametrizations other than syre's"):
+        other.fold(attached)

@@ -66,6 +66,13 @@ def test_functional_penalty_is_the_literal_sum() -> None:
     assert float(single) == pytest.approx(0.1 * float((diag["w"][0] * theta["w"][0] ** 2).sum()), rel=1e-6)
 
 
+def test_functional_offsets_subtract_theta0_where_given() -> None:
+    phi = {"a": torch.tensor([3.0, 4.0]), "b": torch.tensor([5.0])}
+    theta = functional.offsets(phi, {"a": torch.tensor([1.0, 1.0])})  # b has no θ0: θ = φ
+    assert theta["a"].tolist() == [2.0, 3.0] and theta["b"].tolist() == [5.0]
+    assert functional.offsets(phi, None) == phi
+
+
 @pytest.mark.parametrize("with_diag", [False, True])
 @pytest.mark.parametrize("per_member", [False, True])
 def test_functional_decay_moves_toward_theta0_by_rate_times_d(with_diag: bool, per_member: bool) -> None:
