@@ -97,9 +97,7 @@ def main() -> None:
             index = batch()
             logits = population(data_x[index])  # (K, 64, 10)
             losses = nn.functional.cross_entropy(logits.flatten(0, 1), data_y[index].flatten(), reduction="none")
-            pop_opt.zero_grad()
-            population.loss(losses.view(k, 64).mean(1)).backward()
-            pop_opt.step()
+            population.step_(pop_opt, losses.view(k, 64).mean(1))
 
         def sequential_step(models: list = models, opts: list = opts) -> None:
             index = batch()

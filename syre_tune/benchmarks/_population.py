@@ -130,6 +130,15 @@ class Population:
         its own. ``task_losses`` is (K,)."""
         return (task_losses + self.penalty()).sum()
 
+    def step_(self, optimizer: torch.optim.Optimizer, task_losses: torch.Tensor) -> None:
+        """One optimisation step of every member: backpropagate :meth:`loss` of ``task_losses`` (K,),
+        keep W-fix's entries fixed (gradients masked, values put back after the step)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.loss(task_losses).backward()
+        self.mask_grads_()
+        optimizer.step()
+        self.refix_()
+
     def mask_grads_(self) -> None:
         """W-fix: zero the gradients of the fixed entries (call after backward)."""
         for name, (mask, _) in self.fixed.items():

@@ -51,7 +51,7 @@ from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_lea
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
-from syre_tune.benchmarks._supervised import MemberBatches, evaluate
+from syre_tune.benchmarks._supervised import MemberBatches, cross_entropy, evaluate
 
 NAME = "continual_permuted"
 METRICS = ("test_loss", "task", "task_accuracy", "mean_accuracy", "conv_rank")
@@ -207,11 +207,6 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         idx = batches.next()  # (K, B)
         x, y = permute(data.x_train[idx], orders[:, task]), data.y_train[idx]  # (K, B, 1, 28, 28), (K, B)
         logits = population(x)  # (K, B, 10)
-        task_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).mean(1)
-        optimizer.zero_grad(set_to_none=True)
-        population.loss(task_losses).backward()
-        population.mask_grads_()
-        optimizer.step()
-        population.refix_()
+        population.step_(optimizer, cross_entropy(logits, y))
         if loop.due or loop.iteration % cfg.steps_per_task == 0:
             loop.report(measure(task))

@@ -219,8 +219,6 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     for _ in loop:
         index = batches.next()  # (K, batch): each member its own batch
         logits = population(data.x_train[index])
-        optimizer.zero_grad(set_to_none=True)
-        population.loss(cross_entropy(logits, data.y_train[index])).backward()
-        optimizer.step()
+        population.step_(optimizer, cross_entropy(logits, data.y_train[index]))
         if loop.due:
             loop.report(measure())

@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from syre_tune._random import generator
@@ -46,7 +45,7 @@ from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_lea
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts, seeded_init
 from syre_tune.benchmarks._population import Population
-from syre_tune.benchmarks._supervised import MemberBatches, evaluate
+from syre_tune.benchmarks._supervised import MemberBatches, cross_entropy, evaluate
 
 NAME = "mode_connectivity"
 METRICS = ("test_loss", "test_accuracy", "lam", "barrier")
@@ -179,12 +178,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         idx = batches.next()  # (2K, B)
         logits = population(data.x_train[idx])  # (2K, B, classes)
         y = data.y_train[idx]
-        task_losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).mean(1)
-        optimizer.zero_grad(set_to_none=True)
-        population.loss(task_losses).backward()
-        population.mask_grads_()
-        optimizer.step()
-        population.refix_()
+        population.step_(optimizer, cross_entropy(logits, y))
         if loop.due:
             loss, accuracy = evaluate(population, test_inputs(2 * pairs), data.y_test, chunk=cfg.eval_chunk)
             loop.report(

@@ -192,9 +192,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         ntk_start, grad_start = ranks(per_example_gradients(population, x, y), cfg.rank_rtol)
         optimizer = make_optimizer(cfg.optimizer, population.parameters(), cfg.lr)
         for _ in range(cfg.steps):  # full batch: every member on all N points
-            optimizer.zero_grad(set_to_none=True)
-            population.loss(cross_entropy(population(x, shared=True), y)).backward()
-            optimizer.step()
+            population.step_(optimizer, cross_entropy(population(x, shared=True), y))
         with torch.no_grad():
             train_loss = cross_entropy(population(x, shared=True), y)
         ntk_end, grad_end = ranks(per_example_gradients(population, x, y), cfg.rank_rtol)

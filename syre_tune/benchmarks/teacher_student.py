@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from syre_tune import metrics
 from syre_tune._random import generator, seeded_mask
@@ -42,6 +41,7 @@ from syre_tune.benchmarks._common import Common, ConfigError, Report, at_least
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
+from syre_tune.benchmarks._supervised import cross_entropy
 
 NAME = "teacher_student"
 METRICS = ("train_loss", "test_loss", "test_accuracy", "rank")
@@ -145,12 +145,6 @@ def make_data(seed: int, cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch
     return x_train, y_train, x_test, y_test
 
 
-def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy per member: logits (K, n, c), labels (K, n) → (K,)."""
-    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-    return losses.view(labels.shape).mean(-1)
-
-
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     # --- data: one teacher and data set per seed, stacked (K, ...)
     draws = [make_data(seed, cfg) for seed in cfg.seeds]
@@ -190,10 +184,6 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     if loop.fresh:
         loop.report(measure())
     for _ in loop:
-        optimizer.zero_grad(set_to_none=True)
-        students.loss(cross_entropy(students(x_train), y_train)).backward()
-        students.mask_grads_()
-        optimizer.step()
-        students.refix_()
+        students.step_(optimizer, cross_entropy(students(x_train), y_train))
         if loop.due:
             loop.report(measure())
