@@ -79,10 +79,6 @@ class Loop:
         """Whether the step just taken is a reporting point."""
         return self.iteration % self.every == 0 or self.iteration == self.steps
 
-    @property
-    def done(self) -> bool:
-        return self.iteration >= self.steps
-
     def snapshot(self) -> dict[str, Any]:
         """The state to resume right after the current iteration."""
         saved = {name: obj.state_dict() for name, obj in self.state.items()}

@@ -79,9 +79,9 @@ class Parts:
 
 @dataclass
 class Prepared:
-    """A model with its method applied, and what the loop adds: ``loss(task_loss)`` (the penalty),
-    ``optimizer_kwargs`` (the optimizer's weight decay) and ``effective()`` (the plain module whose
-    parameters the forward pass uses: θ + θ0 for syre)."""
+    """A model with its method applied, and what the loop adds: ``loss(task_loss)`` (the penalty)
+    and ``optimizer_kwargs`` (the optimizer's weight decay). Syre is attached in anchor form, so
+    the model's parameters are already the effective θ + θ0."""
 
     method: str
     model: nn.Module
@@ -92,10 +92,6 @@ class Prepared:
     def loss(self, task_loss: torch.Tensor) -> torch.Tensor:
         """The training objective: task loss + γ Σ D θ² under syre, the task loss otherwise."""
         return task_loss + self.syre.penalty(self.model) if self.syre is not None else task_loss
-
-    def effective(self) -> nn.Module:
-        """The model as a plain module (syre folded; anchor form: the model itself)."""
-        return self.syre.fold(self.model) if self.syre is not None and self.syre.mode == "bias" else self.model
 
 
 def prepare(
