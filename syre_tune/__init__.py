@@ -20,6 +20,11 @@ __all__ = ["SigmaAsym", "Syre", "WFix", "__version__"]
 if TYPE_CHECKING:
     from syre_tune._core import SigmaAsym, Syre, WFix
 
+try:  # registers "syre_tune/SlipperyAnt-v0" with gymnasium; pybullet loads only when the env is made
+    from syre_tune import envs as _envs  # noqa: F401
+except ImportError:  # no gymnasium installed: no environments
+    pass
+
 
 def __getattr__(name: str) -> object:
     # Deferred so that `import syre_tune.analysis` works without torch installed.

@@ -25,17 +25,20 @@ its value or shape, and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "approximate_rank",
+    "capture",
     "covariance_rank",
     "dead_units",
+    "dormant_scores",
     "effective_rank",
     "reflection_strength",
     "symmetry_degree",
@@ -223,6 +226,50 @@ def dead_units(activations: Any, frac: float = 0.01) -> Tensor:
     # inclusive as documented (comparing count <= frac * samples would get 29 <= 28.99...).
     active_share = active_counts.to(torch.float64) / samples
     return (active_share <= frac).sum(dim=-1)
+
+
+def dormant_scores(activations: Any, dim: int = -1) -> Tensor:
+    """ReDo's score of each unit (Sokar et al. 2023): s_i = E|h_i| / ((1/H) Σ_j E|h_j|).
+
+    The expectation is over every dimension of ``activations`` but ``dim`` (samples, and the
+    spatial positions of a conv's channels). A unit is τ-dormant when s_i <= τ. If every unit is
+    silent (Σ_j E|h_j| = 0) all scores are 0 (all dormant).
+
+    Args:
+        activations: a layer's outputs, e.g. ``(samples, units)`` or ``(samples, channels, H, W)``.
+        dim: the units' dimension (-1 for a Linear's, 1 for a conv's channels).
+
+    Returns:
+        ``(units,)`` scores in the activations' dtype (float32 for half precision).
+    """
+    activations = _as_real_floating_tensor(activations, "activations")
+    if activations.ndim < 2:
+        raise ValueError(f"activations must have a samples and a units dimension, got {tuple(activations.shape)}")
+    magnitude = activations.abs().movedim(dim, -1).reshape(-1, activations.shape[dim]).mean(dim=0)  # (units,)
+    mean = magnitude.mean()
+    return magnitude / mean if mean > 0 else torch.zeros_like(magnitude)
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, paths: Sequence[str]) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the submodules ``paths`` of ``model`` while the block runs::
+
+        with capture(policy, ["net.1"]) as seen:
+            policy(states)
+        features = seen["net.1"]        # (states, units), detached
+
+    The last call of each module wins; the hooks are removed on exit."""
+    seen: dict[str, Tensor] = {}
+    handles = []
+    for path in paths:
+        module = model.get_submodule(path)
+        record = lambda _module, _inputs, out, path=path: seen.__setitem__(path, out.detach())  # noqa: E731
+        handles.append(module.register_forward_hook(record))
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def symmetry_degree(w: Any, eigvecs: Any, c_th: float) -> Tensor:

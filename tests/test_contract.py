@@ -31,6 +31,16 @@ TINY: dict[str, dict] = {
     "low_capacity_init": {"width": 8, "steps": 6, "report_every": 3, "train_size": 64, "test_size": 32},
     "fcn_collapse": {"width": 8, "steps": 4, "report_every": 2, "train_size": 64, "test_size": 32},
     "ntk_rank": {"hidden": 6, "points": 40, "steps": 3, "collapsed": (0, 2, 4)},
+    "slippery_ant": {
+        "total_steps": 192,
+        "rollout_steps": 64,
+        "minibatches": 2,
+        "epochs": 1,
+        "hidden": [8],
+        "report_every_steps": 64,
+        "max_episode_steps": 50,
+        "change_every_steps": 60,
+    },
 }
 METHOD_VALUES = {
     "syre": {"sigma0": 0.5, "gamma": 0.01, "sigma_d": 0.1},
@@ -39,6 +49,9 @@ METHOD_VALUES = {
     "dropout": {"dropout": 0.2},
     "vanilla": {},
     "sigma_asym": {},
+    "l2_init": {"gamma": 0.01},
+    "shrink_perturb": {"shrink": 0.01, "perturb": 0.01},
+    "redo": {"redo_tau": 0.5, "redo_every": 2},
 }
 
 

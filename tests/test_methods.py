@@ -26,11 +26,15 @@ class Cfg:
     phi: float = 0.3
     kappa: float = 0.01
     dropout: float = 0.0
+    shrink: float = 0.1
+    perturb: float = 0.05
+    redo_tau: float = 0.9  # high, so that some units are recycled in a 5-step test
+    redo_every: int = 2
     device: str = "cpu"
 
 
 def mlp(parts: Parts) -> nn.Module:
-    return nn.Sequential(nn.Linear(6, 5), parts.activation("tanh", 5, "h1"), parts.dropout(), nn.Linear(5, 3))
+    return nn.Sequential(nn.Linear(6, 5), parts.activation("relu", 5, "0"), parts.dropout(), nn.Linear(5, 3))
 
 
 def reference_theta0(shape: tuple[int, ...], sigma0: float, seed: int, name: str) -> torch.Tensor:
@@ -107,7 +111,7 @@ def test_syre_method_gradient_is_the_literal_objectives() -> None:
     for (name, phi), start in zip(prepared.model.named_parameters(), init.parameters()):
         torch.testing.assert_close(phi.detach(), start.detach() + reference_theta0(tuple(phi.shape), 0.7, 3, name))
     prepared.loss(nn.functional.mse_loss(prepared.model(x), y)).backward()
-    plain = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Identity(), nn.Linear(5, 3))
+    plain = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Identity(), nn.Linear(5, 3))
     plain.load_state_dict({n: p.detach() for n, p in prepared.model.named_parameters()})
     literal_objective(prepared.model, plain, x, y, cfg, 3).backward()
     for (name, got), want in zip(prepared.model.named_parameters(), plain.parameters()):
@@ -176,17 +180,17 @@ def train_alone(cfg: Cfg, seed: int, batches: list[tuple[torch.Tensor, torch.Ten
     # every penalty through the loss (weight_decay as γ‖θ‖², the population's form)
     optimizer = make(model.parameters(), lr=0.05)
     for x, y in batches:
-        optimizer.zero_grad()
-        loss = prepared.loss(nn.functional.mse_loss(model(x), y))
+        loss = nn.functional.mse_loss(model(x), y)
         if cfg.method == "weight_decay":
             loss = loss + cfg.gamma * sum((p**2).sum() for p in model.parameters())
-        loss.backward()
-        optimizer.step()
+        prepared.step_(optimizer, loss, probe=x)
     model(batches[0][0])  # W-fix refixes before a forward pass
     return [p.detach() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("method", ["syre", "weight_decay", "vanilla", "w_fix", "sigma_asym"])
+@pytest.mark.parametrize(
+    "method", ["syre", "weight_decay", "vanilla", "w_fix", "sigma_asym", "l2_init", "shrink_perturb", "redo"]
+)
 @pytest.mark.parametrize("optimizer_name", ["sgd", "adam"])
 def test_population_members_equal_the_same_members_trained_alone(method: str, optimizer_name: str) -> None:
     cfg = Cfg(method=method)
@@ -199,12 +203,8 @@ def test_population_members_equal_the_same_members_trained_alone(method: str, op
     for step in range(5):
         x = torch.stack([data[k][step][0] for k in range(3)])
         y = torch.stack([data[k][step][1] for k in range(3)])
-        optimizer.zero_grad()
         losses = nn.functional.mse_loss(population(x), y, reduction="none").flatten(1).mean(1)
-        population.loss(losses).backward()
-        population.mask_grads_()
-        optimizer.step()
-        population.refix_()
+        population.step_(optimizer, losses, probe=x)
     for k, seed in enumerate(seeds):
         alone = train_alone(cfg, seed, data[k], optimizer_name)
         for (name, stack), want in zip(population.params.items(), alone):

@@ -78,12 +78,17 @@ def _labels(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return np.asarray(labels, dtype=object)[codes]
 
 
-def curves_info(df: pd.DataFrame, keep: Sequence[str] = (), *, last: bool = False) -> pd.DataFrame:
+def curves_info(
+    df: pd.DataFrame, keep: Sequence[str] = (), *, last: bool = False, by_method: bool = False
+) -> pd.DataFrame:
     """The results as a tidy table: columns method, label, the ``keep`` columns, seed, iteration,
     metric (without ``metric.``), value.
 
     ``label`` tells apart the runs of one method: the settings of :func:`varying_settings` (less
-    ``keep``) as ``"sigma0=0.1, width=64"``, ``""`` when nothing varies. Measurement rows only
+    ``keep``) as ``"sigma0=0.1, width=64"``, ``""`` when nothing varies. With ``by_method``, each
+    method's label names only the settings that vary within that method (a ``config.shrink`` that
+    shrink_perturb sweeps is not in syre's label, where it is a constant syre never reads).
+    Measurement rows only
     (status ok or diverged: no error or stopped markers), and no NaN or ±inf values. With ``last``,
     only each run's (trial_id, seed) last iteration. Rows are in metric order (as the columns),
     then by method, label, the ``keep`` columns, seed, iteration."""
@@ -100,7 +105,12 @@ def curves_info(df: pd.DataFrame, keep: Sequence[str] = (), *, last: bool = Fals
         run = ["trial_id", "seed"] if "trial_id" in data.columns else ["method", *keep, "seed"]
         data = data.loc[data.groupby(run, sort=False, dropna=False)["iteration"].idxmax()].reset_index(drop=True)
     base = pd.DataFrame({"method": data["method"].astype(object)})
-    base["label"] = _labels(data, varying_settings(data, exclude=keep))
+    if by_method:
+        base["label"] = np.full(len(data), "", dtype=object)
+        for _, rows in data.groupby("method", sort=False, dropna=False):
+            base.loc[rows.index, "label"] = _labels(rows, varying_settings(rows, exclude=keep))
+    else:
+        base["label"] = _labels(data, varying_settings(data, exclude=keep))
     for column in keep:
         base[column] = data[column]
     base["seed"] = data["seed"].astype(np.int64)
@@ -129,6 +139,7 @@ def draw_curves(
     n_boot: int | None = None,
     max_styles: int = 6,
     title: str | None = None,
+    legend_outside: bool = False,
 ) -> Any:
     """One panel per metric (``metrics``, default all in ``info``'s order): ``value`` against
     ``x``, a line per ``hue`` (and per ``style`` when that column has 2 to ``max_styles`` values;
@@ -138,7 +149,8 @@ def draw_curves(
     seconds, see ``BOOTSTRAP_BUDGET``).
 
     ``info`` is a tidy table with columns ``x``, metric, value, ``hue`` (and ``style``), e.g. from
-    :func:`curves_info`. Returns the Figure."""
+    :func:`curves_info`. The legend is in the first panel, or with ``legend_outside`` beside the
+    panels (a figure legend, ``fig.legends[0]``), where it hides no line. Returns the Figure."""
     import seaborn as sns
 
     plt = pyplot()
@@ -188,7 +200,12 @@ def draw_curves(
         pooled = f" (pooled over {len(styles)} settings)" if len(styles) > max_styles else ""
         ax.set_title(f"{metric}{pooled}", fontsize=10)
         if index == 0 and ax.get_legend() is not None:
-            ax.legend(fontsize=7, frameon=False)
+            if legend_outside:
+                handles, labels = ax.get_legend_handles_labels()
+                ax.get_legend().remove()
+                fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
+            else:
+                ax.legend(fontsize=7, frameon=False)
     return fig
 
 

@@ -41,6 +41,7 @@ _MODULES = {
     "reparam_regression": "syre_tune.benchmarks.reparam_regression",
     "continual_permuted": "syre_tune.benchmarks.continual_permuted",
     "mode_connectivity": "syre_tune.benchmarks.mode_connectivity",
+    "slippery_ant": "syre_tune.benchmarks.slippery_ant",
 }
 
 

@@ -32,7 +32,9 @@ __all__ = [
     "load_data",
 ]
 
-Method = Literal["syre", "weight_decay", "w_fix", "dropout", "vanilla", "sigma_asym"]
+Method = Literal[
+    "syre", "weight_decay", "w_fix", "dropout", "vanilla", "sigma_asym", "l2_init", "shrink_perturb", "redo"
+]
 METHODS: tuple[str, ...] = typing.get_args(Method)
 
 # Which swept knobs each method reads; the others are stored as null in the results.
@@ -43,6 +45,9 @@ METHOD_KNOBS: dict[str, tuple[str, ...]] = {
     "dropout": ("dropout",),
     "vanilla": (),
     "sigma_asym": (),
+    "l2_init": ("gamma",),
+    "shrink_perturb": ("shrink", "perturb"),
+    "redo": ("redo_tau", "redo_every"),
 }
 
 
@@ -69,22 +74,36 @@ class Common:
 
     # --- method (paper Eq. 6-7 and the baselines of §6)
     method: Method = "syre"
-    """syre | weight_decay | w_fix | dropout | vanilla | sigma_asym (the benchmark's METHODS say which it runs)."""
+    """syre | weight_decay | w_fix | dropout | vanilla | sigma_asym | l2_init | shrink_perturb | redo (the
+    benchmark's METHODS say which it runs)."""
     sigma0: float = 0.0
     """Scale of the static bias θ0 (syre)."""
     sigma_d: float = 0.0
     """Std of the entries of D (syre, Eq. 7)."""
     gamma: float = 0.0
-    """Weight decay γ of the penalty γ‖θ‖²_D (syre, weight_decay)."""
+    """Weight decay γ of the penalty γ‖θ‖²_D (syre, weight_decay; l2_init's λ in λ‖θ − θ_init‖²)."""
     phi: float = 0.0
     """Fraction of weights held fixed (w_fix)."""
     kappa: float = 0.01
     """Std of the fixed weights' values (w_fix; Lim et al.'s mask_constant, the paper's κ = 0.01)."""
     dropout: float = 0.0
     """Dropout rate (dropout)."""
+    shrink: float = 1e-3
+    """Shrink & Perturb's 1 − p in θ ← pθ + σε, applied after every step (shrink_perturb; Kumar et al.: 1e-3)."""
+    perturb: float = 1e-2
+    """Shrink & Perturb's σ, the scale of ε drawn from the initialisation distribution (shrink_perturb; Kumar et
+    al.: 1e-2)."""
+    redo_tau: float = 0.1
+    """ReDo: a unit whose score E|h_i| / mean_j E|h_j| is <= τ is dormant and recycled (redo; Sokar et al.:
+    0.025–0.1)."""
+    redo_every: int = 1000
+    """ReDo: optimizer steps between two recyclings (redo; Sokar et al.'s F: 100–1000)."""
 
     def __post_init__(self) -> None:
-        at_least(self, 0, "sigma0", "sigma_d", "gamma", "kappa", expected="a number >= 0")
+        at_least(self, 0, "sigma0", "sigma_d", "gamma", "kappa", "perturb", "redo_tau", expected="a number >= 0")
+        at_least(self, 1, "redo_every")
+        if not 0.0 <= self.shrink < 1.0:
+            raise ConfigError("shrink", self.shrink, "a number in [0, 1) (θ ← (1 − shrink)·θ + perturb·ε)")
         if self.sigma_d >= 1 / math.sqrt(3):
             raise ConfigError("sigma_d", self.sigma_d, "a number < 1/√3 ≈ 0.577 (so that D > 0)")
         if not 0.0 <= self.phi <= 1.0:

@@ -16,6 +16,9 @@ The method (``cfg.method``) is applied to the stacks with the functional core:
 - weight_decay: the loss adds γ_k Σ φ² per member (the same coupled L2 as ``weight_decay=2γ``).
 - w_fix: each member's seeded fraction φ of every weight matrix held at N(0, κ²), gradients masked.
 - sigma_asym: each member built with its own fixed gates (buffers, stacked).
+- l2_init: the loss adds γ_k Σ (φ − θ_init)² per member, θ_init each member's own initial weights.
+- shrink_perturb, redo: :mod:`syre_tune.plasticity` on the stacks, each member's draws from its
+  own seed; ReDo scores member k on its own batch (``step_(..., probe=inputs)``).
 - vanilla: nothing. dropout is not vectorised (per-member masks under vmap differ from a lone
   run's); benchmarks that offer it run one model per seed.
 """
@@ -32,10 +35,11 @@ from torch import nn
 from syre_tune import functional
 from syre_tune._random import seeded_mask, seeded_normal
 from syre_tune.benchmarks._methods import Parts, seeded_init
+from syre_tune.plasticity import ReDo, ShrinkPerturb
 
 __all__ = ["POPULATION_METHODS", "Population"]
 
-POPULATION_METHODS = ("vanilla", "weight_decay", "syre", "w_fix", "sigma_asym")
+POPULATION_METHODS = ("vanilla", "weight_decay", "syre", "w_fix", "sigma_asym", "l2_init", "shrink_perturb", "redo")
 
 
 class Population:
@@ -64,6 +68,7 @@ class Population:
         if cfg.method not in POPULATION_METHODS:
             raise ValueError(f"a population runs {list(POPULATION_METHODS)}, got method={cfg.method!r}")
         self.method, self.seeds, self.device = cfg.method, tuple(int(s) for s in seeds), torch.device(cfg.device)
+        self.build = build
         members = []
         for seed in self.seeds:
             with seeded_init(seed):
@@ -79,7 +84,15 @@ class Population:
         dtype = next(iter(self.params.values())).dtype
         self.theta0: dict[str, torch.Tensor] | None = None
         self.diag: dict[str, torch.Tensor] | None = None
-        self.penalised = chosen if cfg.method in ("syre", "weight_decay") else []
+        self.penalised = chosen if cfg.method in ("syre", "weight_decay", "l2_init") else []
+        if cfg.method == "l2_init":  # anchor at each member's own initial weights
+            self.theta0 = {name: self.params[name].detach().clone() for name in chosen}
+        self.shrink_perturb = self.redo = None
+        if cfg.method == "shrink_perturb":
+            picked = {name: self.params[name] for name in chosen}
+            self.shrink_perturb = ShrinkPerturb(picked, shrink=cfg.shrink, perturb=cfg.perturb, seeds=self.seeds)
+        if cfg.method == "redo":
+            self.redo = ReDo(self.base, self.params, tau=cfg.redo_tau, every=cfg.redo_every, seeds=self.seeds)
         if cfg.method == "syre":
             sigma = cfg.sigma0 if sigma0 is None else sigma0
             draws = {"seed": self.seeds, "device": self.device, "dtype": dtype}
@@ -118,7 +131,8 @@ class Population:
         return torch.func.vmap(one, in_dims=(0, 0, None if shared else 0))(self.params, self.buffers, x)
 
     def penalty(self) -> torch.Tensor:
-        """(K,): γ_k Σ D (φ − θ0)² for syre, γ_k Σ φ² for weight_decay, zeros otherwise."""
+        """(K,): γ_k Σ D (φ − θ0)² for syre, γ_k Σ (φ − θ_init)² for l2_init, γ_k Σ φ² for
+        weight_decay, zeros otherwise."""
         if not self.penalised:
             return torch.zeros(len(self), device=self.device)
         chosen = {name: self.params[name] for name in self.penalised}
@@ -130,14 +144,23 @@ class Population:
         its own. ``task_losses`` is (K,)."""
         return (task_losses + self.penalty()).sum()
 
-    def step_(self, optimizer: torch.optim.Optimizer, task_losses: torch.Tensor) -> None:
+    def step_(
+        self, optimizer: torch.optim.Optimizer, task_losses: torch.Tensor, probe: torch.Tensor | None = None
+    ) -> None:
         """One optimisation step of every member: backpropagate :meth:`loss` of ``task_losses`` (K,),
-        keep W-fix's entries fixed (gradients masked, values put back after the step)."""
+        keep W-fix's entries fixed (gradients masked, values put back after the step), then
+        Shrink & Perturb, or ReDo scored on member k's inputs ``probe[k]`` (``probe``: (K, B, ...))."""
         optimizer.zero_grad(set_to_none=True)
         self.loss(task_losses).backward()
         self.mask_grads_()
         optimizer.step()
         self.refix_()
+        if self.shrink_perturb is not None:
+            self.shrink_perturb.step_()
+        if self.redo is not None:
+            if probe is None:
+                raise ValueError("redo: step_ needs the members' inputs (probe) to score the units on")
+            self.redo.step_(optimizer, lambda k: (self.member(k, self.build), probe[k]))
 
     def mask_grads_(self) -> None:
         """W-fix: zero the gradients of the fixed entries (call after backward)."""
@@ -166,10 +189,17 @@ class Population:
         return module
 
     # --- checkpoint state: tensors only (torch.load(weights_only=True))
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {name: p.detach() for name, p in self.params.items()}
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {name: p.detach() for name, p in self.params.items()}
+        for name in ("shrink_perturb", "redo"):  # the method's own random state
+            if getattr(self, name) is not None:
+                state[f"method.{name}"] = getattr(self, name).state_dict()
+        return state
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         with torch.no_grad():
             for name, p in self.params.items():
                 p.copy_(state[name])
+        for name in ("shrink_perturb", "redo"):
+            if getattr(self, name) is not None:
+                getattr(self, name).load_state_dict(state[f"method.{name}"])

@@ -31,7 +31,10 @@ with ``iteration`` = SGD steps done:
   conv1 (Fig. 11's inset).
 
 Methods: vanilla, weight_decay, syre, w_fix, sigma_asym (σ-Asym gates the conv layers along their
-channels, dim=1). All seeds of a trial train as one vectorised population (``torch.func.vmap``
+channels, dim=1), and the plasticity baselines beyond the paper: l2_init (γ‖θ − θ_init‖², Kumar et al.
+2023), shrink_perturb (θ ← (1 − shrink)θ + perturb·ε after every step, Ash & Adams 2020) and redo
+(every ``redo_every`` steps the τ-dormant units of conv1, conv2 and fc1 are recycled on the current
+batch, Sokar et al. 2023). All seeds of a trial train as one vectorised population (``torch.func.vmap``
 over the CNN, conv layers included); each member sees its own permutations and batch order.
 Resuming works anywhere, mid-task included: the task index follows from the step counter.
 """
@@ -55,7 +58,7 @@ from syre_tune.benchmarks._supervised import MemberBatches, cross_entropy, evalu
 
 NAME = "continual_permuted"
 METRICS = ("test_loss", "task", "task_accuracy", "mean_accuracy", "conv_rank")
-METHODS = ("vanilla", "weight_decay", "syre", "w_fix", "sigma_asym")
+METHODS = ("vanilla", "weight_decay", "syre", "w_fix", "sigma_asym", "l2_init", "shrink_perturb", "redo")
 check = check_data
 
 IMAGE_SIDE = 28  # the MNIST family (digits is upsampled to 28×28), so conv2's output is 20×4×4
@@ -207,6 +210,6 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         idx = batches.next()  # (K, B)
         x, y = permute(data.x_train[idx], orders[:, task]), data.y_train[idx]  # (K, B, 1, 28, 28), (K, B)
         logits = population(x)  # (K, B, 10)
-        population.step_(optimizer, cross_entropy(logits, y))
+        population.step_(optimizer, cross_entropy(logits, y), probe=x)
         if loop.due or loop.iteration % cfg.steps_per_task == 0:
             loop.report(measure(task))

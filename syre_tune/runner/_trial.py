@@ -48,6 +48,8 @@ class TrialPlan:
     schema: pa.Schema
     loss: str
     checkpoint_every: int
+    threads: int
+    """torch threads of a trial: its CPUs (trials on one node would otherwise fight over the cores)."""
     flush_every_report: bool
     """Write the rows before every report (a scheduler may stop the trial at any report)."""
 
@@ -64,6 +66,7 @@ def plan_for(study: Study, study_dir: Location) -> TrialPlan:
         schema=results.schema_for(config_fields(bench.config_cls), bench.metrics),
         loss=bench.loss,
         checkpoint_every=study.checkpoint_every,
+        threads=max(1, int(study.resources.cpu)),
         flush_every_report=study.scheduler is not None,
     )
 
@@ -118,6 +121,7 @@ def trainable(config: dict[str, Any], plan: TrialPlan) -> None:
 
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint
     trial_id = tune.get_context().get_trial_id() or "local"
+    torch.set_num_threads(plan.threads)
     device = _device()
     bench, cfg, rows = row_buffer(plan, trial_id, config, device)
     resume, chunk, reports = None, 0, 0
