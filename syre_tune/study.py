@@ -351,7 +351,10 @@ def _probe(fail, bench, values: dict[str, Any], seeds: tuple[int, ...], shown: d
         where = "sweep" if key in shown else "config"
         raise fail(f"{where}.{key}", f"expected {error.expected}, got {error.value!r}") from None
     try:
-        bench.check(cfg)  # what the trial needs on disk (a data set): before anything is written
+        bench.check(cfg)  # what the trial needs (a data set, an environment): before anything is written
+    except ConfigError as error:
+        where = "sweep" if error.key in shown else "config"
+        raise fail(f"{where}.{error.key}", f"expected {error.expected}, got {error.value!r}") from None
     except ValueError as error:
         key = "dataset" if hasattr(cfg, "dataset") else "config"
         raise fail(f"{'sweep' if key in shown else 'config'}.{key}", str(error)) from None

@@ -131,6 +131,7 @@ def test_list() -> None:
         ("benchmark: low_capacity_init\nconfig: {dataset: mnits}\n", "did you mean 'mnist'?"),
         ("benchmark: slippery_ant\nconfig: {change_every_steps: 0}\n", "change_every_steps: expected an integer >= 1"),
         ("benchmark: slippery_ant\nconfig: {friction_low: 2, friction_high: 1}\n", "0 < friction_low < friction_high"),
+        ("benchmark: slippery_ant\nconfig: {env: Nope-v0}\n", "config.env: expected a registered gymnasium id"),
         ("benchmark: slippery_ant\nconfig: {method: w_fix}\n", "(the methods slippery_ant runs), got 'w_fix'"),
         ("benchmark: slippery_ant\nconfig: {method: shrink_perturb, shrink: -0.1}\n", "shrink: expected a number in"),
     ],
