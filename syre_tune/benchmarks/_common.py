@@ -224,8 +224,9 @@ class DataConfig(Common):
 
     # --- data
     dataset: str = "digits"
-    """mnist | fashion_mnist | digits (scikit-learn's bundled 8×8 digits upsampled to 28×28: the
-    stand-in that ships, used by smoke runs and tests; no download)."""
+    """mnist | fashion_mnist | cifar10 | cifar100 | digits (scikit-learn's bundled 8×8 digits upsampled to
+    28×28: the MNIST stand-in that ships) | synthetic_cifar10 | synthetic_cifar100 (generated 3×32×32
+    class-structured images: the CIFAR stand-in). Stand-ins need no download; smoke runs and tests use them."""
     data_root: str | None = None
     """Folder holding the data sets; default $SYRE_DATA, else ~/.cache/syre-tune/data."""
     data_download: bool = False

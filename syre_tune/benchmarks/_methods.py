@@ -48,6 +48,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "silu": nn.SiLU,
+    "gelu": nn.GELU,
     "sigmoid": nn.Sigmoid,
     "identity": nn.Identity,
 }

@@ -14,7 +14,9 @@ from typing import Protocol
 import torch
 
 from syre_tune.data._base import DataError, TensorData, data_root
+from syre_tune.data._cifar import CifarSource
 from syre_tune.data._digits import DigitsSource
+from syre_tune.data._synthetic import SyntheticImages
 from syre_tune.data._torchvision import TorchvisionSource
 
 __all__ = ["DATASETS", "check", "load"]
@@ -30,6 +32,10 @@ _SOURCES: dict[str, Source] = {
     "mnist": TorchvisionSource("mnist", "MNIST"),
     "fashion_mnist": TorchvisionSource("fashion_mnist", "FashionMNIST"),
     "digits": DigitsSource(),
+    "cifar10": CifarSource("cifar10", "CIFAR10", 10),
+    "cifar100": CifarSource("cifar100", "CIFAR100", 100),
+    "synthetic_cifar10": SyntheticImages("synthetic_cifar10", 10),
+    "synthetic_cifar100": SyntheticImages("synthetic_cifar100", 100),
 }
 DATASETS: tuple[str, ...] = tuple(_SOURCES)
 
@@ -65,15 +71,17 @@ def load(
     root: the data root (see ``data_root``: this, else $SYRE_DATA, else ~/.cache/syre-tune/data).
     download: fetch the files into root when they are missing (never otherwise).
     train_size, test_size: keep only the first n examples of each split, in the set's fixed order.
-    normalize: standardise inputs with the (kept) training set's mean and std, one scalar each,
-        applied to train and test; otherwise pixels are in [0, 1].
+    normalize: standardise inputs with the (kept) training set's mean and std, applied to train and
+        test: one scalar each for one-channel images, one per channel for colour images (the usual
+        CIFAR normalisation); otherwise pixels are in [0, 1].
     """
     source = _source(name)
     data = source.read(data_root(root), download)
     x_train, y_train = _first(name, "train_size", data.x_train, data.y_train, train_size)
     x_test, y_test = _first(name, "test_size", data.x_test, data.y_test, test_size)
     if normalize:
-        std, mean = torch.std_mean(x_train, correction=0)
+        per_channel = x_train.ndim == 4 and x_train.shape[1] > 1
+        std, mean = torch.std_mean(x_train, dim=(0, 2, 3) if per_channel else None, correction=0, keepdim=per_channel)
         std = torch.where(std > 0, std, torch.ones_like(std))  # a constant image set stays finite
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     data = TensorData(data.name, x_train, y_train, x_test, y_test, data.num_classes)
