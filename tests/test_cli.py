@@ -131,6 +131,18 @@ def test_list() -> None:
         ("benchmark: low_capacity_init\nconfig: {dataset: mnits}\n", "did you mean 'mnist'?"),
         ("benchmark: slippery_ant\nconfig: {change_every_steps: 0}\n", "change_every_steps: expected an integer >= 1"),
         ("benchmark: slippery_ant\nconfig: {friction_low: 2, friction_high: 1}\n", "0 < friction_low < friction_high"),
+        (
+            "benchmark: resnet_cifar\nconfig: {dataset: synthetic_cifar10}\nsweep: {sigma0: {grid: [0.1, -0.1]}}\n",
+            "sweep.sigma0: expected a number >= 0",
+        ),
+        (
+            "benchmark: simclr\nconfig: {dataset: synthetic_cifar100, params: ['projector.*']}\n",
+            "config.params: expected patterns that each select a parameter ('projector.*' selects none of",
+        ),
+        (
+            "benchmark: resnet_cifar\nconfig: {data_root: /nonexistent/data}\n",
+            "cifar10: not found in /nonexistent/data",
+        ),
         ("benchmark: slippery_ant\nconfig: {env: Nope-v0}\n", "config.env: expected a registered gymnasium id"),
         ("benchmark: slippery_ant\nconfig: {method: w_fix}\n", "(the methods slippery_ant runs), got 'w_fix'"),
         ("benchmark: slippery_ant\nconfig: {method: shrink_perturb, shrink: -0.1}\n", "shrink: expected a number in"),

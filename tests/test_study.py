@@ -21,9 +21,12 @@ def test_shipped_studies_load_full_and_smoke(tmp_path: Path, monkeypatch) -> Non
     """Full studies name the real data sets: loading them checks the files are there (tiny files in
     the data sets' own formats stand in for them); smoke studies use the data that ships."""
     from test_data import write_mnist
+    from test_data_cifar import write_cifar
 
     for folder in ("MNIST", "FashionMNIST"):
         write_mnist(tmp_path, folder)
+    for name in ("cifar10", "cifar100"):
+        write_cifar(tmp_path, name)
     monkeypatch.setenv("SYRE_DATA", str(tmp_path))
     for path in sorted((ROOT / "studies").glob("*.yaml")):
         for smoke in (False, True):

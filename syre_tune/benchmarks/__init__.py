@@ -42,6 +42,10 @@ _MODULES = {
     "continual_permuted": "syre_tune.benchmarks.continual_permuted",
     "mode_connectivity": "syre_tune.benchmarks.mode_connectivity",
     "slippery_ant": "syre_tune.benchmarks.slippery_ant",
+    "resnet_cifar": "syre_tune.benchmarks.resnet_cifar",
+    "vae_posterior_collapse": "syre_tune.benchmarks.vae_posterior_collapse",
+    "simclr": "syre_tune.benchmarks.simclr",
+    "vit_cifar": "syre_tune.benchmarks.vit_cifar",
 }
 
 

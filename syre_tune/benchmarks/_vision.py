@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -23,7 +24,7 @@ from torch import nn
 from syre_tune.benchmarks._common import ConfigError, DataConfig, check_data
 from syre_tune.benchmarks._methods import Parts
 
-__all__ = ["VisionConfig", "autocast", "check_vision", "memory_format", "to_device"]
+__all__ = ["VisionConfig", "autocast", "check_vision", "cosine_lr", "memory_format", "to_device"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,10 @@ def check_vision(cfg: VisionConfig, build: Callable[[Parts], nn.Module]) -> None
                 list(cfg.params),
                 f"patterns that each select a parameter ({pattern!r} selects none of {shown})",
             )
+
+
+def cosine_lr(peak: float, step: int, steps: int) -> float:
+    """Learning rate of step ``step`` (0-based) of ``steps``: peak·(1 + cos(π·step/steps))/2, from peak
+    at step 0 to 0 after the last: PyTorch's CosineAnnealingLR(T_max=steps, eta_min=0) stepped once per
+    optimisation step."""
+    return peak * 0.5 * (1.0 + math.cos(math.pi * step / max(1, steps)))
