@@ -100,8 +100,10 @@ def test_shrink_perturb_step_is_the_literal_update_with_noise_from_the_init_dist
             expected[name] = 0.8 * expected[name] + 0.5 * eps
     for name, value in model.named_parameters():
         torch.testing.assert_close(value.detach(), expected[name], msg=name)
-    with pytest.raises(ValueError, match="shrink"):
-        ShrinkPerturb(dict(model.named_parameters()), shrink=-0.1, perturb=0.1, seeds=0)
+    for shrink, perturb in ((-0.1, 0.1), (1.0, 0.1), (0.1, -0.01)):  # θ ← (1 − shrink)θ + perturb·ε: shrink in [0, 1)
+        with pytest.raises(ValueError, match="shrink" if perturb >= 0 else "perturb"):
+            ShrinkPerturb(dict(model.named_parameters()), shrink=shrink, perturb=perturb, seeds=0)
+    ShrinkPerturb(dict(model.named_parameters()), shrink=0.0, perturb=0.0, seeds=0)  # both ends allowed: a no-op
 
 
 def test_redo_recycles_exactly_the_dormant_units_and_their_adam_moments() -> None:
