@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["fan_in", "generator", "normal_std", "per_seed", "seeded_diag", "seeded_mask", "seeded_normal"]
+__all__ = [
+    "SeedGenerators",
+    "fan_in",
+    "generator",
+    "normal_std",
+    "per_seed",
+    "seeded_diag",
+    "seeded_mask",
+    "seeded_normal",
+]
 
 
 def generator(seed: int, name: str, what: str) -> torch.Generator:
@@ -95,3 +106,36 @@ def per_seed(draw, seeds: tuple[int, ...], shape: tuple[int, ...], name: str, **
     """One seeded draw per seed, stacked: (len(seeds), *shape). Each row depends only on its own
     seed, so a vectorised benchmark gives a seed the same values whatever batch it runs in."""
     return torch.stack([draw(shape, seed=seed, name=name, **kwargs) for seed in seeds])
+
+
+class SeedGenerators:
+    """One generator per seed, each keyed by (seed, name, what), with one ``state_dict`` (tensors and
+    lists) for a checkpoint: the random streams a loop draws from after setup (augmentation, dropout,
+    Shrink & Perturb's noise). On a CUDA ``device`` each is a device generator seeded the same way
+    (its draws then differ from the CPU's); by default they live on the CPU, so every device sees
+    the same draws."""
+
+    def __init__(self, seeds: Sequence[int], name: str, what: str, *, device: torch.device | str | None = None) -> None:
+        self.generators = []
+        for seed in seeds:
+            gen = generator(seed, name, what)
+            if device is not None and torch.device(device).type != "cpu":
+                gen = torch.Generator(device=device)
+                gen.manual_seed(generator(seed, name, what).initial_seed())
+            self.generators.append(gen)
+
+    def __getitem__(self, k: int) -> torch.Generator:
+        return self.generators[k]
+
+    def __iter__(self) -> Iterator[torch.Generator]:
+        return iter(self.generators)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def state_dict(self) -> dict[str, list]:
+        return {"generators": [gen.get_state() for gen in self.generators]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for gen, saved in zip(self.generators, state["generators"], strict=True):
+            gen.set_state(saved.cpu())

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from syre_tune import metrics
-from syre_tune._random import generator
+from syre_tune._random import SeedGenerators
 
 __all__ = ["UNIT_ATTR", "ReDo", "ShrinkPerturb", "Unit", "hidden_units", "init_bounds"]
 
@@ -98,7 +98,7 @@ class ShrinkPerturb:
         self.params, self.shrink, self.perturb = dict(params), float(shrink), float(perturb)
         self.seeds, self.population = _seeds(seeds)
         self.bounds = init_bounds(self.params, population=self.population)
-        self.generators = [generator(seed, "shrink_perturb", "noise") for seed in self.seeds]
+        self.generators = SeedGenerators(self.seeds, "shrink_perturb", "noise")
 
     @torch.no_grad()
     def step_(self) -> None:
@@ -110,11 +110,10 @@ class ShrinkPerturb:
                 value.mul_(1.0 - self.shrink).add_(noise, alpha=self.perturb)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generators": [gen.get_state() for gen in self.generators]}
+        return self.generators.state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for gen, saved in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(saved)
+        self.generators.load_state_dict(state)
 
 
 @dataclass(frozen=True)
@@ -190,7 +189,7 @@ class ReDo:
         self.seeds, self.population = _seeds(seeds)
         incoming = {name: self.params[name] for name in self._incoming_names()}
         self.bounds = init_bounds(incoming, population=self.population)
-        self.generators = [generator(seed, "redo", "reinit") for seed in self.seeds]
+        self.generators = SeedGenerators(self.seeds, "redo", "reinit")
         self.steps = 0
 
     def _incoming_names(self) -> Iterator[str]:
@@ -259,9 +258,8 @@ class ReDo:
                 (value[k] if self.population else value).masked_fill_(where, 0.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generators": [gen.get_state() for gen in self.generators], "steps": self.steps}
+        return {**self.generators.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for gen, saved in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(saved)
+        self.generators.load_state_dict(state)
         self.steps = int(state["steps"])

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from syre_tune._random import generator
+from syre_tune._random import SeedGenerators
 from syre_tune.benchmarks._common import ConfigError, Report, at_least, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
@@ -121,21 +121,6 @@ def check(cfg: Config) -> None:
     check_vision(cfg, build(cfg, num_classes=10))
 
 
-class Augmentation:
-    """One seeded CPU generator per seed for the crop/flip draws (the same draws on every device),
-    with ``state_dict`` for :class:`~syre_tune.benchmarks._loop.Loop`."""
-
-    def __init__(self, seeds: tuple[int, ...]) -> None:
-        self.generators = [generator(seed, NAME, "augment") for seed in seeds]
-
-    def state_dict(self) -> dict[str, list]:
-        return {"generators": [gen.get_state() for gen in self.generators]}
-
-    def load_state_dict(self, state: dict[str, list]) -> None:
-        for gen, saved in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(saved)
-
-
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     if data.input_shape != IMAGE_SHAPE:
@@ -154,7 +139,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     for member in members:
         to_device(cfg, member.model)
     batches = MemberBatches(train_count, cfg.batch_size, seeds=cfg.seeds, device=cfg.device)
-    augmentation = Augmentation(cfg.seeds)
+    augmentation = SeedGenerators(cfg.seeds, NAME, "augment")  # CPU: the same crops on every device
     loop = Loop(
         report,
         steps=steps,
@@ -188,7 +173,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
             idx = order.next()
             x, y = data.x_train[idx], data.y_train[idx]
             if cfg.augment:
-                x = crop_flip(x, augmentation.generators[k])
+                x = crop_flip(x, augmentation[k])
             x = x.contiguous(memory_format=layout)
             with autocast(cfg):
                 logits = member.model(x).float()  # (B, classes)

@@ -49,7 +49,7 @@ from torch import nn
 
 from syre_tune import data as datasets
 from syre_tune import metrics
-from syre_tune._random import generator
+from syre_tune._random import SeedGenerators
 from syre_tune.benchmarks._common import ConfigError, Report, above, at_least
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
@@ -210,23 +210,6 @@ def linear_probe(
         return float(((b @ weight + bias).argmax(1) == test_y).double().mean())
 
 
-class ViewGenerators:
-    """One augmentation generator per seed (CPU: the same views on every device), resumable."""
-
-    def __init__(self, seeds: tuple[int, ...]) -> None:
-        self.generators = [generator(seed, NAME, "views") for seed in seeds]
-
-    def __getitem__(self, k: int) -> torch.Generator:
-        return self.generators[k]
-
-    def state_dict(self) -> dict[str, list]:
-        return {"generators": [g.get_state() for g in self.generators]}
-
-    def load_state_dict(self, state: dict[str, list]) -> None:
-        for gen, saved in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(saved)
-
-
 # -------------------------------------------------------------------------------------------- run
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     # pixels in [0, 1] (the colour jitter works on them), standardised per channel after augmenting
@@ -254,7 +237,7 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         params=list(cfg.params) if cfg.params is not None else None,
     )  # fmt: skip
     batches = MemberBatches(len(data.y_train), cfg.batch_size, seeds=cfg.seeds, device=cfg.device)
-    views = ViewGenerators(cfg.seeds)
+    views = SeedGenerators(cfg.seeds, NAME, "views")  # CPU: the same views on every device
     steps_per_epoch = len(data.y_train) // cfg.batch_size
     loop = Loop(
         report,

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from syre_tune import metrics
-from syre_tune._random import generator as seeded_generator
+from syre_tune._random import SeedGenerators
 from syre_tune.benchmarks._common import ConfigError, Report, above, at_least, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
@@ -232,20 +232,15 @@ class Streams:
 
     def __init__(self, n: int, batch_size: int, seeds: tuple[int, ...], device: torch.device) -> None:
         self.orders = [Batches(n, batch_size, seed=seed, device=device) for seed in seeds]
-        self.generators = []
-        for seed in seeds:
-            gen = torch.Generator(device=device)
-            gen.manual_seed(seeded_generator(seed, NAME, "augment").initial_seed())
-            self.generators.append(gen)
+        self.generators = SeedGenerators(seeds, NAME, "augment", device=device)
 
     def state_dict(self) -> dict[str, list]:
-        return {"orders": [o.state_dict() for o in self.orders], "generators": [g.get_state() for g in self.generators]}
+        return {"orders": [o.state_dict() for o in self.orders], **self.generators.state_dict()}
 
     def load_state_dict(self, state: dict[str, list]) -> None:
         for order, saved in zip(self.orders, state["orders"], strict=True):
             order.load_state_dict(saved)
-        for gen, saved in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(saved.cpu())
+        self.generators.load_state_dict(state)
 
 
 def check(cfg: Config) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["DATA_ENV", "DEFAULT_DATA_ROOT", "DataError", "TensorData", "data_root"]
+__all__ = ["DATA_ENV", "DEFAULT_DATA_ROOT", "DataError", "TensorData", "data_root", "not_found"]
 
 DATA_ENV = "SYRE_DATA"
 """Environment variable naming the data root when a study sets no ``data_root``."""
@@ -28,6 +28,15 @@ class DataError(ValueError):
 
     def __reduce__(self) -> tuple:  # copy and pickle (Ray does both to errors raised in trials)
         return (type(self), (self.dataset, self.problem))
+
+
+def not_found(dataset: str, root: Path, missing: object) -> DataError:
+    """The one message for a data set whose files are not under ``root`` (``missing``: the first absent)."""
+    return DataError(
+        dataset,
+        f"not found in {root} (looked for {missing}); put the files there or set {DATA_ENV} / the "
+        "study's data_root, or download it with data_download: true (or --download)",
+    )
 
 
 def data_root(configured: str | Path | None = None) -> Path:

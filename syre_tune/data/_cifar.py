@@ -19,7 +19,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from syre_tune.data._base import DATA_ENV, DataError, TensorData
+from syre_tune.data._base import DataError, TensorData, not_found
 
 __all__ = ["CifarSource"]
 
@@ -50,11 +50,7 @@ class CifarSource:
         folder, train, test = self._files()
         missing = next((folder / f for f in [*train, *test] if not (root / folder / f).is_file()), None)
         if missing is not None:
-            raise DataError(
-                self.name,
-                f"not found in {root} (looked for {missing}); put the files there or set {DATA_ENV} / the "
-                "study's data_root, or download it with data_download: true (or --download)",
-            )
+            raise not_found(self.name, root, missing)
 
     def read(self, root: Path, download: bool) -> TensorData:
         """The whole data set: (N, 3, 32, 32) float32 in [0, 1] and int64 labels."""

@@ -13,7 +13,7 @@ from urllib.error import URLError
 
 import torch
 
-from syre_tune.data._base import DATA_ENV, DataError, TensorData
+from syre_tune.data._base import DataError, TensorData, not_found
 
 __all__ = ["TorchvisionSource"]
 
@@ -48,11 +48,7 @@ class TorchvisionSource:
         """Raise DataError if the files are not under ``root`` and may not be downloaded."""
         missing = None if download else self._missing(root)
         if missing is not None:
-            raise DataError(
-                self.name,
-                f"not found in {root} (looked for {missing}); put the files there or set {DATA_ENV} / the "
-                "study's data_root, or download it with data_download: true (or --download)",
-            )
+            raise not_found(self.name, root, missing)
 
     def read(self, root: Path, download: bool) -> TensorData:
         """The whole data set: (N, 1, 28, 28) float32 in [0, 1] and int64 labels."""
