@@ -28,7 +28,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from syre_tune import functional
-from syre_tune._random import seeded_mask, seeded_normal
+from syre_tune._random import normal_std, seeded_mask, seeded_normal
+from syre_tune.kernels import anchor_decay_, fill_theta0_, stream_key
 
 __all__ = ["ParamSelector", "SigmaAsym", "Syre", "WFix"]
 
@@ -37,6 +38,20 @@ ParamSelector = Callable[[str, torch.Tensor], bool] | Sequence[str] | None
 _MODES = ("bias", "anchor")
 _STORES = ("buffer", "seed")
 _SIGMA_D_MAX = 1.0 / math.sqrt(3.0)  # keeps every D entry > 0
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # what the fused seeded step writes
+
+
+def _theta0_dtype(dtype: torch.dtype) -> torch.dtype:
+    """θ0 and D are kept in float32 beside a bfloat16/float16 parameter (a small θ0 would otherwise be
+    rounded into the weight's few mantissa bits); a float32/float64 parameter gets its own dtype."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _plus(theta: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
+    """θ + θ0 in the parameter's dtype, computed in θ0's precision and rounded once."""
+    if theta.dtype == theta0.dtype:
+        return theta + theta0
+    return (theta.to(theta0.dtype) + theta0).to(theta.dtype)
 
 
 def _select(model: nn.Module, params: ParamSelector, argument: str) -> list[tuple[str, nn.Parameter]]:
@@ -83,6 +98,9 @@ class _Entry:
     name: str  # name in the un-attached model
     module: nn.Module
     attr: str
+    std: float  # θ0's std: σ0/√fan_in (relative) or σ0
+    key: int  # Philox key of θ0: stream_key(seed, name, "theta0")
+    diag_key: int  # Philox key of D: stream_key(seed, name, "diag")
 
 
 class _Offset(nn.Module):
@@ -92,8 +110,10 @@ class _Offset(nn.Module):
     and travel in the state_dict; with ``store="seed"`` they are regenerated on every access.
     """
 
-    def __init__(self, syre: Syre, entry_name: str, like: torch.Tensor, theta0: torch.Tensor | None = None) -> None:
+    def __init__(self, syre: Syre, entry: _Entry, like: torch.Tensor, theta0: torch.Tensor | None = None) -> None:
         super().__init__()
+        entry_name = entry.name
+        self.key, self.std = entry.key, entry.std  # for the fused forward's one-call draw (store="seed")
         self.draw_theta0 = lambda like_: syre._draw_theta0(entry_name, like_)
         self.draw_diag = lambda like_: syre._draw_diag(entry_name, like_)
         self.sigma_d, self.stored = syre.sigma_d, syre.store == "buffer"
@@ -111,7 +131,80 @@ class _Offset(nn.Module):
         return self.diag if self.stored else self.draw_diag(like)
 
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
-        return theta + self.get_theta0(theta)
+        return _plus(theta, self.get_theta0(theta))
+
+
+# Bias mode's fused forward hands θ + θ0 to torch's parametrization cache (``parametrize._cache``,
+# filled inside the public ``parametrize.cached()`` context); where a torch release lacks it, every
+# access computes θ + θ0 through the parametrization, as without the hooks.
+_CACHE_FILLABLE = isinstance(getattr(parametrize, "_cache", None), dict) and hasattr(parametrize, "cached")
+
+
+def _theta0s(offsets: list[_Offset], thetas: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each parametrization's θ0: the stored ones, and the regenerated ones (store="seed") drawn in one
+    call (one Triton launch on CUDA, a few vector calls on a CPU) where θ0 is float32 — the values
+    ``functional.theta0`` draws, randn·std in float32."""
+    theta0s: list[torch.Tensor | None] = [o.theta0 if o.stored else None for o in offsets]
+    batched = [j for j, o in enumerate(offsets) if not o.stored and _theta0_dtype(thetas[j].dtype) == torch.float32]
+    if batched:
+        drawn = [torch.empty(thetas[j].shape, dtype=torch.float32, device=thetas[j].device) for j in batched]
+        fill_theta0_(drawn, [offsets[j].key for j in batched], [offsets[j].std for j in batched])
+        for j, value in zip(batched, drawn):
+            theta0s[j] = value
+    return [value if value is not None else o.get_theta0(t) for value, o, t in zip(theta0s, offsets, thetas)]
+
+
+class _FusedForward:
+    """Bias mode's forward hooks on the attached model: every θ + θ0 in one fused
+    ``torch._foreach_add`` before the forward pass (one multi-tensor launch on a GPU, one autograd node),
+    handed to the parametrizations through torch's parametrization cache, so that each weight access
+    inside the forward pass is a dict lookup instead of a parametrization call, an add and an autograd
+    node per tensor (on a GPU those per-tensor launches, not the arithmetic, were bias mode's cost).
+
+    Values and gradients are the parametrizations' own: where the hooks do not run (a submodule called
+    by itself, tracing) or a tensor carries more parametrizations than syre's, θ + θ0 is computed per
+    access as before. The post-hook runs even when the forward pass raises (``always_call``), so the
+    cache never outlives the call.
+    """
+
+    def __init__(self, paths: list[tuple[str, str]]) -> None:
+        self.paths = paths  # (submodule path from the attached model, attribute)
+        self._modules: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
+        self._open: list = []  # one entry per running forward: its cached() context, or None
+
+    def _owners(self, root: nn.Module) -> list[nn.Module]:
+        owners = self._modules.get(root)
+        if owners is None:  # resolved from the module called, so a deep copy finds its own submodules
+            owners = self._modules[root] = [root.get_submodule(path) for path, _ in self.paths]
+        return owners
+
+    def before(self, root: nn.Module, args: tuple) -> None:
+        if not _CACHE_FILLABLE or torch._C._get_tracing_state() is not None:
+            self._open.append(None)
+            return
+        chains = [owner.parametrizations[attr] for owner, (_, attr) in zip(self._owners(root), self.paths)]
+        fusable = [i for i, chain in enumerate(chains) if len(chain) == 1 and isinstance(chain[0], _Offset)]
+        thetas = [chains[i].original for i in fusable]
+        theta0s = _theta0s([chains[i][0] for i in fusable], thetas)
+        same = [j for j, (a, b) in enumerate(zip(thetas, theta0s)) if a.dtype == b.dtype and a.device == b.device]
+        effective = {}
+        if same:
+            effective = dict(zip(same, torch._foreach_add([thetas[j] for j in same], [theta0s[j] for j in same])))
+        for j in range(len(thetas)):
+            if j not in effective:  # a bfloat16 θ beside its float32 θ0: one rounding, as the parametrization
+                effective[j] = _plus(thetas[j], theta0s[j])
+        context = parametrize.cached()
+        context.__enter__()
+        self._open.append(context)
+        cache = parametrize._cache  # read after entering: cached() rebinds it when the last context closes
+        owners = self._owners(root)
+        for j, i in enumerate(fusable):
+            cache[(id(owners[i]), self.paths[i][1])] = effective[j]
+
+    def after(self, root: nn.Module, args: tuple, output: object) -> None:
+        context = self._open.pop() if self._open else None
+        if context is not None:
+            context.__exit__(None, None, None)
 
 
 class Syre:
@@ -163,6 +256,7 @@ class Syre:
         self.seed, self.relative, self.params, self.mode, self.store = seed, relative, params, mode, store
         self.given_theta0 = theta0
         self._entries: weakref.WeakKeyDictionary[nn.Module, list[_Entry]] = weakref.WeakKeyDictionary()
+        self._hooks: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()  # bias mode's
 
     def __repr__(self) -> str:
         return (
@@ -181,13 +275,15 @@ class Syre:
             module, attr = _owner(model, name)
             if self.mode == "bias" and parametrize.is_parametrized(module, attr):
                 raise ValueError(f"params: {name!r} is already parametrized; mode='bias' cannot wrap it")
-            entries.append(_Entry(name, module, attr))
+            std = normal_std(self.sigma0, tuple(_param.shape), self.relative)
+            keys = {what: stream_key(self.seed, name, what) for what in ("theta0", "diag")}
+            entries.append(_Entry(name, module, attr, std, keys["theta0"], keys["diag"]))
         at_init = self.given_theta0 == "init"
         for entry in entries:
             param = getattr(entry.module, entry.attr)
             theta0 = self._given(entry.name, param)
             if self.mode == "bias":
-                offset = _Offset(self, entry.name, param.detach(), theta0)
+                offset = _Offset(self, entry, param.detach(), theta0)
                 parametrize.register_parametrization(entry.module, entry.attr, offset)
                 if at_init:  # θ = 0: the forward pass sees θ0 = the weights as they were
                     with torch.no_grad():
@@ -201,6 +297,12 @@ class Syre:
                     entry.module.register_buffer(f"{entry.attr}_syre_theta0", theta0)
                     if self.sigma_d > 0:
                         entry.module.register_buffer(f"{entry.attr}_syre_diag", self._draw_diag(entry.name, param))
+        if self.mode == "bias":
+            fused = _FusedForward([(e.name.rpartition(".")[0], e.attr) for e in entries])
+            self._hooks[model] = (
+                model.register_forward_pre_hook(fused.before),
+                model.register_forward_hook(fused.after, always_call=True),
+            )
         self._entries[model] = entries
         return model
 
@@ -215,22 +317,24 @@ class Syre:
         given = self.given_theta0[name]
         if tuple(given.shape) != tuple(param.shape):
             raise ValueError(f"theta0[{name!r}]: shape {tuple(given.shape)}, the parameter's {tuple(param.shape)}")
-        return given.detach().to(device=param.device, dtype=param.dtype).clone()
+        return given.detach().to(device=param.device, dtype=_theta0_dtype(param.dtype)).clone()
 
     def _draw_theta0(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        """θ0 for one tensor, on its device and in its dtype (the functional core's draw)."""
+        """θ0 for one tensor, on its device (the functional core's draw; float32 beside a bfloat16 or
+        float16 parameter, else the parameter's dtype)."""
         drawn = functional.theta0(
             {name: like.shape},
             self.sigma0,
             seed=self.seed,
             relative=self.relative,
             device=like.device,
-            dtype=like.dtype,
+            dtype=_theta0_dtype(like.dtype),
         )
         return drawn[name]
 
     def _draw_diag(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        drawn = functional.diag({name: like.shape}, self.sigma_d, seed=self.seed, device=like.device, dtype=like.dtype)
+        dtype = _theta0_dtype(like.dtype)
+        drawn = functional.diag({name: like.shape}, self.sigma_d, seed=self.seed, device=like.device, dtype=dtype)
         return drawn[name]
 
     def _attached(self, model: nn.Module) -> list[_Entry]:
@@ -286,14 +390,27 @@ class Syre:
         if rate == 0:
             return
         entries = self._attached(model)
-        diag = None if self.sigma_d == 0 else [self._entry_diag(e) for e in entries]
+        seeded = self.mode == "anchor" and self.store == "seed"
+        diag = None if self.sigma_d == 0 or seeded else [self._entry_diag(e) for e in entries]
         if self.mode == "bias":  # the trainable is θ itself: decay toward 0
             functional.decay_([self._trainable(e) for e in entries], None, rate, diag)
         elif self.store == "buffer":  # direct dict lookups: little Python overhead for ~1 ms steps
             phis = [e.module._parameters[e.attr] for e in entries]
             theta0s = [e.module._buffers[f"{e.attr}_syre_theta0"] for e in entries]
             functional.decay_(phis, theta0s, rate, diag)
-        else:
+        elif all(e.module._parameters[e.attr].dtype in _KERNEL_DTYPES for e in entries):
+            # θ0 and D regenerated inside one fused pass (one Triton launch per dtype on CUDA): nothing
+            # stored, nothing materialised.
+            anchor_decay_(
+                [e.module._parameters[e.attr] for e in entries],
+                [e.key for e in entries],
+                [e.std for e in entries],
+                rate=rate,
+                sigma_d=self.sigma_d,
+                diag_keys=[e.diag_key for e in entries],
+            )
+        else:  # float64 parameters: θ0 and D drawn in full, then the same step
+            diag = None if self.sigma_d == 0 else [self._entry_diag(e) for e in entries]
             functional.decay_(
                 [self._trainable(e) for e in entries], [self._entry_theta0(e) for e in entries], rate, diag
             )
@@ -322,7 +439,7 @@ class Syre:
         out = {}
         for entry in self._attached(model):
             trainable = self._trainable(entry)
-            out[entry.name] = (trainable + self._entry_theta0(entry)) if self.mode == "bias" else trainable.clone()
+            out[entry.name] = _plus(trainable, self._entry_theta0(entry)) if self.mode == "bias" else trainable.clone()
         return out
 
     def fold(self, model: nn.Module) -> nn.Module:
@@ -337,6 +454,9 @@ class Syre:
                     if hasattr(module, attr + suffix):
                         delattr(module, attr + suffix)
         if self.mode == "bias":
+            for handle in self._hooks.get(model, ()):  # the copy's hooks: the fused forward is syre's
+                for hooks in (folded._forward_pre_hooks, folded._forward_hooks, folded._forward_hooks_always_called):
+                    hooks.pop(handle.id, None)
             for module in folded.modules():
                 if parametrize.is_parametrized(module):
                     _unparametrize(module)

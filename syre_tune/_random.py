@@ -1,11 +1,14 @@
 """Seeded random draws that depend only on (seed, name, what), never on global RNG state.
 
-Every random quantity of the method (θ0, the diagonal D, the W-fix mask) is drawn from a CPU
-``torch.Generator`` seeded by a stable hash of ``(seed, name, what)``, in float32, and only then
-moved to the target device and dtype. The same (seed, name) therefore gives bit-identical values
-on every run, machine and device, whatever else the program has drawn before; this is what lets
-``store="seed"`` regenerate θ0 instead of storing it.
-"""
+The baselines' fixed random quantities (the W-fix mask and values, σ-Asym's mixing matrix) and the
+benchmarks' initial draws come from a CPU ``torch.Generator`` seeded by a stable hash of
+``(seed, name, what)``, in float32, and only then moved to the target device and dtype: the same
+(seed, name) gives bit-identical values on every run, machine and device, whatever else the program
+has drawn before.
+
+syre's own θ0 and D are drawn elsewhere, by :mod:`syre_tune.functional` from the counter-based
+generator of :mod:`syre_tune.kernels` (keyed by the same hash), which the fused seeded step can
+regenerate element by element inside its kernel."""
 
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ __all__ = [
     "generator",
     "normal_std",
     "per_seed",
-    "seeded_diag",
     "seeded_mask",
     "seeded_normal",
 ]
@@ -65,22 +67,6 @@ def seeded_normal(
     # Draw in float32 (the same bits whatever the target dtype), scale in the target dtype.
     values = torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
     return values.to(device=device, dtype=dtype or torch.get_default_dtype()) * std
-
-
-def seeded_diag(
-    shape: torch.Size | tuple[int, ...],
-    sigma_d: float,
-    *,
-    seed: int,
-    name: str,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """D = 1 + U(−√3 σ_D, √3 σ_D) of ``shape`` (paper Eq. 7), so σ_D is the std of D's entries."""
-    gen = generator(seed, name, "diag")
-    uniform = torch.rand(tuple(shape), generator=gen, dtype=torch.float32)
-    uniform = uniform.to(device=device, dtype=dtype or torch.get_default_dtype())
-    return 1.0 + (2.0 * uniform - 1.0) * (math.sqrt(3.0) * sigma_d)
 
 
 def seeded_mask(

@@ -6,7 +6,8 @@ Everything takes explicit seeds and names and returns plain tensors, so the modu
 (:class:`syre_tune.Syre`), the vectorised populations and the hand-written synthetic benchmarks
 all call the same code:
 
-- :func:`theta0` / :func:`diag` draw θ0 and D for named shapes, deterministic in (seed, name):
+- :func:`theta0` / :func:`diag` draw θ0 and D for named shapes, deterministic in (seed, name) through
+  the counter-based generator of :mod:`syre_tune.kernels` (what the fused seeded step regenerates):
   ``seed=3`` gives one tensor of each shape; ``seed=(3, 4, 5)`` gives a population, each tensor
   stacked as (K, *shape) with row k drawn from seed k alone (so a member's draw never depends on
   the batch it runs in); ``sigma0`` may then be one value or one per member.
@@ -24,7 +25,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from syre_tune._random import normal_std, seeded_diag, seeded_normal
+from syre_tune._random import normal_std
+from syre_tune.kernels import fill_diag_, fill_theta0_, stream_key
 
 __all__ = ["decay_", "diag", "member_values", "offsets", "penalty", "theta0"]
 
@@ -47,6 +49,16 @@ def member_values(values: PerMember, count: int, *, device=None, dtype=None) -> 
     return tensor
 
 
+def _key_words(seeds: Sequence[int], name: str, what: str) -> list[int]:
+    return [stream_key(int(k), name, what) for k in seeds]
+
+
+def _stacked(shape: Sequence[int], count: int, device) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """An uninitialised float32 (count, *shape) stack and its rows (contiguous views, one per member)."""
+    stack = torch.empty((count, *shape), dtype=torch.float32, device=device)
+    return stack, list(stack.unbind(0))
+
+
 def theta0(
     shapes: Shapes,
     sigma0: PerMember,
@@ -58,21 +70,25 @@ def theta0(
 ) -> dict[str, torch.Tensor]:
     """θ0 for each named shape: N(0, s²) with s = σ0/√fan_in when ``relative`` (the paper's units,
     §5.4), else σ0. One seed → tensors of the shapes; a sequence of K seeds → (K, *shape) stacks,
-    ``sigma0`` one value or K."""
+    ``sigma0`` one value or K.
+
+    Element i of a tensor is s·randn(key, i), key = ``stream_key(seed, name, "theta0")``: Triton's
+    counter-based Philox generator (:mod:`syre_tune.kernels`): randn drawn in float32 on ``device`` (one
+    Triton launch per shape on CUDA, the bit-identical integer stream in plain PyTorch/numpy on a CPU),
+    then scaled by s in ``dtype``. It is the θ0 the fused seeded step regenerates, so a stored θ0 and a
+    regenerated one agree on one device."""
     out = {}
-    if not _is_population(seed):
-        for name, shape in shapes.items():
-            std = normal_std(float(sigma0), tuple(shape), relative)
-            out[name] = seeded_normal(tuple(shape), std, seed=seed, name=name, device=device, dtype=dtype)
-        return out
-    seeds = tuple(int(s) for s in seed)
-    sigma = member_values(sigma0, len(seeds), dtype=torch.float64).tolist()
+    single = not _is_population(seed)
+    seeds = (seed,) if single else tuple(int(s) for s in seed)
+    sigma = [float(sigma0)] if single else member_values(sigma0, len(seeds), dtype=torch.float64).tolist()
+    dtype = dtype or torch.get_default_dtype()
     for name, shape in shapes.items():
-        rows = [
-            seeded_normal(tuple(shape), normal_std(s, tuple(shape), relative), seed=k, name=name, dtype=dtype)
-            for k, s in zip(seeds, sigma)
-        ]
-        out[name] = torch.stack(rows).to(device)
+        stack, rows = _stacked(tuple(shape), len(seeds), device)
+        fill_theta0_(rows, _key_words(seeds, name, "theta0"), [1.0] * len(seeds))  # z ~ N(0, 1), float32
+        # Scaled in the target dtype: in float32 this is the fused step's own product randn·std.
+        stds = torch.tensor([normal_std(s, tuple(shape), relative) for s in sigma], dtype=dtype, device=device)
+        scaled = stack.to(dtype) * stds.reshape(-1, *([1] * len(shape)))
+        out[name] = scaled[0] if single else scaled
     return out
 
 
@@ -84,20 +100,19 @@ def diag(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor] | None:
-    """D = 1 + U(−√3σ_D, √3σ_D) for each named shape (Eq. 7), or None when σ_D = 0 (D = I)."""
+    """D = 1 + U(−√3σ_D, √3σ_D) for each named shape (Eq. 7), or None when σ_D = 0 (D = I).
+    Element i is 1 + √3σ_D(2·rand(key, i) − 1), key = ``stream_key(seed, name, "diag")``, drawn as
+    :func:`theta0` draws."""
     if sigma_d == 0:
         return None
-    if not _is_population(seed):
-        return {
-            name: seeded_diag(tuple(shape), sigma_d, seed=seed, name=name, device=device, dtype=dtype)
-            for name, shape in shapes.items()
-        }
-    return {
-        name: torch.stack([seeded_diag(tuple(shape), sigma_d, seed=int(k), name=name, dtype=dtype) for k in seed]).to(
-            device
-        )
-        for name, shape in shapes.items()
-    }
+    single = not _is_population(seed)
+    seeds = (seed,) if single else tuple(int(s) for s in seed)
+    out = {}
+    for name, shape in shapes.items():
+        stack, rows = _stacked(tuple(shape), len(seeds), device)
+        fill_diag_(rows, _key_words(seeds, name, "diag"), float(sigma_d))
+        out[name] = (stack[0] if single else stack).to(dtype or torch.get_default_dtype())
+    return out
 
 
 def offsets(params: Mapping[str, torch.Tensor], theta0_: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
@@ -150,15 +165,21 @@ def decay_(
     params = list(params)
     if isinstance(rate, (int, float)) and rate == 0:
         return
-    if diag_ is None and isinstance(rate, (int, float)):
+    same_dtypes = theta0_ is None or all(p.dtype == t.dtype for p, t in zip(params, theta0_))
+    if diag_ is None and isinstance(rate, (int, float)) and same_dtypes:
         if theta0_ is None:
             torch._foreach_mul_(params, 1.0 - rate)
         else:
             torch._foreach_lerp_(params, list(theta0_), rate)
         return
     for index, param in enumerate(params):
-        theta = param if theta0_ is None else param - theta0_[index]
-        step = _per_member(rate, param) * theta
+        # A bfloat16/float16 φ is decayed in float32 toward its float32 θ0, rounded once at the copy.
+        phi = param if param.dtype in (torch.float32, torch.float64) else param.float()
+        theta = phi if theta0_ is None else phi - theta0_[index]
+        step = _per_member(rate, phi) * theta
         if diag_ is not None:
             step = diag_[index] * step
-        param.sub_(step)
+        if phi is param:
+            param.sub_(step)
+        else:
+            param.copy_(phi - step)

@@ -5,12 +5,12 @@ formula; and the paper's direction (syre's barrier below vanilla's) at a small s
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from references import reference_theta0
 from torch import nn
 
 from syre_tune import benchmarks
@@ -31,12 +31,6 @@ def plain_init(seed: int, member: str) -> dict[str, torch.Tensor]:
     first, last = nn.Linear(784, 16), nn.Linear(16, 10)
     names = ("1.weight", "1.bias", "3.weight", "3.bias")
     return dict(zip(names, (first.weight, first.bias, last.weight, last.bias)))
-
-
-def reference_theta0(shape: tuple[int, ...], sigma0: float, seed: int, name: str) -> torch.Tensor:
-    fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
-    gen = generator(seed, name, "theta0")
-    return torch.randn(shape, generator=gen, dtype=torch.float32) * (sigma0 / math.sqrt(fan_in))
 
 
 @pytest.mark.parametrize("method", ["syre", "w_fix", "vanilla"])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from syre_tune import benchmarks
+from syre_tune import benchmarks, functional
 from syre_tune._random import generator, seeded_mask, seeded_normal
 from syre_tune.analysis.figures import reparam_regression as figures
 from syre_tune.benchmarks import reparam_regression as rr
@@ -42,7 +42,9 @@ def plain_sgd(seed: int, steps: int, method: str, gamma: float = 0.0, sigma0: fl
     offset = {n: np.zeros(D) for n in ("u", "w")}
     free = {n: np.ones(D) for n in ("u", "w")}
     if method == "syre":
-        offset = {n: seeded_normal((D,), sigma0 / math.sqrt(D), seed=seed, name=n).double().numpy() for n in ("u", "w")}
+        offset = {
+            n: t.double().numpy() for n, t in functional.theta0({"u": (D,), "w": (D,)}, sigma0, seed=seed).items()
+        }
     if method == "w_fix":
         for n in ("u", "w"):
             mask = seeded_mask((D,), phi, seed=seed, name=n).numpy()

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from syre_tune import benchmarks
-from syre_tune._random import generator, seeded_diag, seeded_normal
+from syre_tune import benchmarks, functional
+from syre_tune._random import generator
 from syre_tune.analysis.figures import ridge as figures
 from syre_tune.benchmarks import ridge
 
@@ -62,12 +62,8 @@ def test_syre_converges_to_the_closed_form_biased_ridge_solution(sigma_d: float)
     rows = collect(values)[-1][1]
     for k, seed in enumerate(seeds):
         x, y, w_star = plain_data(seed, 10, 12, 0.3)
-        theta0 = seeded_normal((12,), sigma0 / math.sqrt(12), seed=seed, name="w", dtype=torch.float64).numpy()
-        diag = (
-            np.ones(12)
-            if sigma_d == 0
-            else seeded_diag((12,), sigma_d, seed=seed, name="w", dtype=torch.float64).numpy()
-        )
+        theta0 = functional.theta0({"w": (12,)}, sigma0, seed=seed, dtype=torch.float64)["w"].numpy()
+        diag = np.ones(12) if sigma_d == 0 else functional.diag({"w": (12,)}, sigma_d, seed=seed)["w"].double().numpy()
         w = np.linalg.solve(x.T @ x + gamma * 10 * np.diag(diag), x.T @ y + gamma * 10 * diag * theta0)
         test, train = losses(w, x, y, w_star, 0.3)
         np.testing.assert_allclose(rows["test_loss"][k], test, rtol=1e-8)

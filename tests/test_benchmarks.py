@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from syre_tune import benchmarks, metrics
+from syre_tune import benchmarks, functional, metrics
 from syre_tune._random import seeded_normal
 from syre_tune.benchmarks import symmetry_objective, theorem4
+from syre_tune.kernels import _philox, stream_key
 
 TINY = {
     "symmetry_objective": {"dim": 12, "steps": 40, "report_every": 20},
@@ -119,7 +120,7 @@ def test_theorem4_delta_matches_reflection_strength_and_closed_form() -> None:
 
     basis, target = theorem4.make_problem(cfg)
     basis, target = basis[0], target[0]
-    theta0 = seeded_normal((cfg.dim,), cfg.sigma0, seed=5, name="w", dtype=torch.float64)
+    theta0 = functional.theta0({"w": (cfg.dim,)}, cfg.sigma0, seed=5, relative=False, dtype=torch.float64)["w"]
     w = seeded_normal((cfg.dim,), cfg.init_std, seed=5, name="init", dtype=torch.float64)
     theta = w - theta0
     for _ in range(cfg.steps):  # plain GD on the literal objective with autograd
@@ -199,8 +200,9 @@ def test_symmetry_objective_steps_are_the_literal_update_of_each_method(method: 
     w = seeded_normal((dim,), cfg.init_std, seed=seed, name="init", dtype=torch.float32)
     theta0, diag, gamma = torch.zeros(dim), torch.ones(dim), 0.0
     if method == "syre":
-        theta0 = torch.randn(dim, generator=generator(seed, "w", "theta0")) * 3.0 / math.sqrt(dim)
-        diag = 1 + (2 * torch.rand(dim, generator=generator(seed, "w", "diag")) - 1) * math.sqrt(3) * 0.2
+        index = torch.arange(dim)  # Triton's Philox, keyed by blake2b(seed, name, what)
+        theta0 = _philox.randn(stream_key(seed, "w", "theta0"), index) * 3.0 / math.sqrt(dim)
+        diag = 1 + (2 * _philox.rand(stream_key(seed, "w", "diag"), index) - 1) * math.sqrt(3) * 0.2
         gamma = 0.5
     elif method == "weight_decay":
         gamma = 0.5

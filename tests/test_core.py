@@ -370,7 +370,7 @@ def test_wfix_holds_a_seeded_fraction_fixed() -> None:
 def test_decay_is_the_literal_step_toward_theta0_in_every_mode(mode: str, store: str, sigma_d: float) -> None:
     """decay_: w ← w − lr·2γ·D·(w − θ0) on the effective parameters w, with θ0 and D drawn by hand
     from the seeded generators (σ0 ≠ 0, so a decay toward 0 fails; σ_D > 0, so ignoring D fails)."""
-    from syre_tune._random import generator
+    from syre_tune.kernels import _philox, stream_key
 
     model = make_mlp()
     syre = Syre(sigma0=2.0, gamma=0.7, sigma_d=sigma_d, seed=5, mode=mode, store=store)
@@ -383,9 +383,10 @@ def test_decay_is_the_literal_step_toward_theta0_in_every_mode(mode: str, store:
     after = syre.effective_parameters(model)
     for name, w in before.items():
         shape = tuple(w.shape)
-        theta0 = torch.randn(shape, generator=generator(5, name, "theta0"), dtype=torch.float32).double()
+        index = torch.arange(w.numel())  # element i of θ0 is std·randn(key, i), row-major (Triton's Philox)
+        theta0 = _philox.randn(stream_key(5, name, "theta0"), index).double().reshape(shape)
         theta0 = theta0 * 2.0 / math.sqrt(fan_in(shape))
-        uniform = torch.rand(shape, generator=generator(5, name, "diag"), dtype=torch.float32).double()
+        uniform = _philox.rand(stream_key(5, name, "diag"), index).double().reshape(shape)
         diag = 1.0 + (2.0 * uniform - 1.0) * math.sqrt(3.0) * sigma_d
         expected = w - 0.1 * 2 * 0.7 * diag * (w - theta0)
         torch.testing.assert_close(after[name], expected, msg=name)
@@ -414,11 +415,12 @@ def test_wfix_takes_the_whole_range_and_says_when_it_selects_nothing() -> None:
         WFix(0.3, 0.01).attach(nn.Sequential(nn.LayerNorm(4)))  # no weight matrix to fix
 
 
-# Drawn once with the generators of syre_tune._random (blake2b of (seed, name, what) → torch's CPU
-# Mersenne Twister); a change here means stored studies no longer reproduce.
+# θ0 and D (since 0.2.0): Triton's Philox 4x32-10 keyed by blake2b of (seed, name, what), the values
+# of tests/test_kernels.py's pins; the W-fix mask: blake2b → torch's CPU Mersenne Twister. A change
+# here means stored studies no longer reproduce.
 PINNED = {
-    "theta0": [0.3445521891117096, -0.8195608258247375, 1.276790738105774, -1.0347684621810913],
-    "diag": [1.8632984161376953, 0.7028098106384277, 0.16552144289016724, 1.448537826538086],
+    "theta0": [-0.38660532236099243, 1.3804640769958496, -0.9936089515686035, 0.031710412353277206],
+    "diag": [1.783982515335083, 0.618296205997467, 1.1366465091705322, 0.3485957980155945],
     "mask": [True, False, True, False, True, False, True, False],
 }
 
@@ -427,10 +429,11 @@ def test_seeded_draws_are_pinned_so_results_reproduce_across_releases() -> None:
     """θ0, D and the W-fix mask are functions of (seed, name) alone, through stable keys: these
     values must never change between versions (a stored study would no longer be reproducible),
     and each name and purpose draws its own stream."""
-    from syre_tune._random import seeded_diag, seeded_mask, seeded_normal
+    from syre_tune import functional
+    from syre_tune._random import seeded_mask
 
-    theta0 = seeded_normal((4,), 1.0, seed=0, name="w", dtype=torch.float32)
-    diag = seeded_diag((4,), 0.5, seed=0, name="w", dtype=torch.float32)
+    theta0 = functional.theta0({"w": (4,)}, 1.0, seed=0, relative=False, dtype=torch.float32)["w"]
+    diag = functional.diag({"w": (4,)}, 0.5, seed=0, dtype=torch.float32)["w"]
     mask = seeded_mask((8,), 0.5, seed=0, name="w")
     torch.testing.assert_close(theta0, torch.tensor(PINNED["theta0"], dtype=torch.float32), rtol=0, atol=1e-6)
     torch.testing.assert_close(diag, torch.tensor(PINNED["diag"], dtype=torch.float32), rtol=0, atol=1e-6)
@@ -455,3 +458,59 @@ def test_fold_keeps_frozen_parameters_frozen_and_refuses_foreign_parametrization
     torch.nn.utils.parametrize.register_parametrization(attached[0], "weight", Double())
     with pytest.raises(ValueError, match="parametrizations other than syre's"):
         other.fold(attached)
+
+
+# ------------------------------------------------------------------------------ bias mode's fused forward
+@pytest.mark.parametrize("store", ["buffer", "seed"])
+def test_bias_forward_uses_one_fused_pass_and_matches_the_per_access_parametrizations(monkeypatch, store) -> None:
+    """Calling the attached model computes every θ + θ0 in one _foreach_add (no per-tensor
+    parametrization call); calling a submodule alone still goes through its parametrization. Both
+    give the literal l(θ + θ0)'s output and gradients."""
+    from syre_tune import _core
+
+    calls = []
+    original = _core._Offset.forward
+    monkeypatch.setattr(_core._Offset, "forward", lambda self, theta: calls.append(1) or original(self, theta))
+    plain, (x, y) = make_mlp(), batch()
+    syre = Syre(0.3, 0.7, seed=3, store=store)
+    model = syre.attach(copy.deepcopy(plain))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1)  # θ ≠ 0
+    effective = {n: w.clone().requires_grad_(True) for n, w in syre.effective_parameters(model).items()}
+    calls.clear()
+    task_loss(model, x, y).backward()
+    assert calls == []  # the four tensors came from the fused pass
+    task_loss_functional(plain, effective, x, y).backward()
+    for (name, w), theta in zip(effective.items(), model.parameters()):
+        assert torch.allclose(theta.grad, w.grad, atol=1e-12), name
+    assert torch.allclose(model[0](x), functional_call(plain[0], {"weight": effective["0.weight"],
+                                                                  "bias": effective["0.bias"]}, (x,)))  # fmt: skip
+    assert len(calls) == 2  # the submodule alone: its weight and bias through the parametrization
+
+
+def test_bias_forward_that_raises_leaves_no_cache_behind() -> None:
+    from torch.nn.utils import parametrize
+
+    syre = Syre(0.3, 0.7, seed=3)
+    model = syre.attach(make_mlp())
+    with pytest.raises(RuntimeError):
+        model(torch.randn(4, 6))  # wrong width: raises inside the forward pass
+    assert parametrize._cache_enabled == 0 and parametrize._cache == {}
+    with torch.no_grad():
+        model[0].parametrizations.weight.original.add_(1.0)
+    assert torch.allclose(model(batch()[0]), syre.fold(model)(batch()[0]))  # fresh values, not a stale cache
+
+
+def test_a_deep_copy_of_a_bias_model_computes_its_own_weights_and_fold_drops_the_hooks() -> None:
+    syre = Syre(0.3, 0.7, seed=3)
+    model = syre.attach(make_mlp())
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin[2].parametrizations.weight.original.add_(1.0)
+    x = batch()[0]
+    assert not torch.allclose(twin(x), model(x))
+    assert torch.allclose(twin(x), twin[2](twin[1](twin[0](x))))  # the copy's own θ, not the original's
+    folded = syre.fold(model)
+    assert not folded._forward_pre_hooks and not folded._forward_hooks
+    assert torch.allclose(folded(x), model(x))

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+from torch.func import functional_call
 
-from syre_tune import _random
+from syre_tune import Syre, _random
 from syre_tune.kernels import _philox, anchor, anchor_decay_, fill_diag_, fill_theta0_, stream_key
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # elementwise int64 ops on ~1e5 elements: threads only add waits
@@ -357,3 +359,108 @@ def test_kernel_fills_the_same_theta0_and_diag_as_the_torch_path(monkeypatch) ->
     for from_kernel, from_torch, std in zip(theta0["triton"], theta0["torch"], STDS):
         assert (from_kernel - from_torch).abs().le(NORMAL_BOUND * std).all()
     assert all(torch.equal(a, b) for a, b in zip(diag["triton"], diag["torch"]))
+
+
+# ------------------------------------------------------------- Syre through the generator and kernel
+# Runs in both processes: here through the plain PyTorch path; in the TRITON_INTERPRET=1 subprocess
+# with every draw and step forced through the Triton kernels (θ0 filled for store="buffer", θ0
+# regenerated for store="seed" and for bias mode's forward pass, the fused anchor step), and there
+# also against the PyTorch path.
+SYRE_LR, SYRE_GAMMA, SYRE_SIGMA0 = 0.1, 0.5, 2.0  # rate lr·2γ = 0.1: the decay is many bf16 ulps
+
+
+def _mlp(dtype: torch.dtype) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(7, 33), nn.Tanh(), nn.Linear(33, 3)).to(dtype)
+
+
+def _syre_one_step(mode: str, store: str, sigma_d: float, dtype: torch.dtype):
+    """One SGD step of the attached model on a fixed batch, decay first (AdamW's order). Returns the
+    Syre, the effective parameters before and after (float64) and the batch."""
+    syre = Syre(SYRE_SIGMA0, SYRE_GAMMA, sigma_d=sigma_d, seed=5, mode=mode, store=store)
+    model = syre.attach(_mlp(dtype))
+    with torch.no_grad():  # away from the start: in bias mode θ ≠ 0, in anchor mode φ ≠ θ0
+        for param in model.parameters():
+            param.add_(0.25)
+    before = {name: w.double() for name, w in syre.effective_parameters(model).items()}
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 7, generator=generator), torch.randn(16, 3, generator=generator)
+    ((model(x.to(dtype)).float() - y) ** 2).mean().backward()
+    syre.decay_(model, SYRE_LR)
+    torch.optim.SGD(model.parameters(), lr=SYRE_LR).step()
+    after = {name: w.double() for name, w in syre.effective_parameters(model).items()}
+    return syre, model, before, after, (x, y)
+
+
+def _reference_theta0_and_diag(name: str, shape: tuple, sigma_d: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """θ0 and D of parameter ``name`` in float64, written out from Triton's Philox (seed 5)."""
+    index = torch.arange(math.prod(shape))
+    theta0 = _philox.randn(stream_key(5, name, "theta0"), index).double().reshape(shape)
+    theta0 = theta0 * SYRE_SIGMA0 / math.sqrt(_random.fan_in(shape))
+    uniform = _philox.rand(stream_key(5, name, "diag"), index).double().reshape(shape)
+    return theta0, 1 + math.sqrt(3) * sigma_d * (2 * uniform - 1)
+
+
+def _literal_objective_step(before, x, y, sigma_d: float) -> dict[str, torch.Tensor]:
+    """w − lr·∇_w[l(w) + γ Σ D (w − θ0)²] in float64."""
+    plain64 = _mlp(torch.float64)
+    weights = {name: w.clone().requires_grad_(True) for name, w in before.items()}
+    loss = ((functional_call(plain64, weights, (x.double(),)) - y.double()) ** 2).mean()
+    for name, w in weights.items():
+        theta0, diag = _reference_theta0_and_diag(name, tuple(w.shape), sigma_d)
+        loss = loss + SYRE_GAMMA * (diag * (w - theta0) ** 2).sum()
+    grads = torch.autograd.grad(loss, list(weights.values()))
+    return {name: (w - SYRE_LR * g).detach() for (name, w), g in zip(weights.items(), grads)}
+
+
+def _within_roundings(result: dict, expected: dict, dtype: torch.dtype) -> None:
+    """At most three roundings to ``dtype``, half an ulp each: the decay's store, the optimizer's store
+    and, in bias mode, the forward pass's θ + θ0 (an ulp of |θ| ≤ |w| + |θ0|); plus the float32 error
+    of θ0 (NORMAL_BOUND·std where the kernel's log/cos differ from torch's) and of the gradient. A
+    decay toward 0 instead of θ0 is off by lr·2γ·|θ0| ≈ 0.1·|θ0|, far outside (bf16: 2⁻⁶·(|w| + |θ0|))."""
+    for name, literal in expected.items():
+        theta0, _ = _reference_theta0_and_diag(name, tuple(literal.shape), 0.0)
+        bound = 2 * torch.finfo(dtype).eps * (literal.abs() + theta0.abs()) + 1e-5
+        error = (result[name] - literal).abs()
+        assert error.le(bound).all(), f"{name}: {error.max():.3g} over the bound"
+
+
+@pytest.mark.parametrize("mode", ["bias", "anchor"])
+@pytest.mark.parametrize("store", ["buffer", "seed"])
+@pytest.mark.parametrize("sigma_d", [0.0, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_syre_step_is_the_literal_objectives_gradient_step(monkeypatch, mode, store, sigma_d, dtype) -> None:
+    if INTERPRETED:  # every draw and every anchor step through the Triton kernel
+        monkeypatch.setattr(anchor, "_uses_triton", lambda tensor, backend: backend != "torch")
+    syre, model, before, after, (x, y) = _syre_one_step(mode, store, sigma_d, dtype)
+    theta0 = syre.theta0(model)
+    assert all(t.dtype == torch.float32 for t in theta0.values())  # θ0 kept in float32 beside bf16
+    _within_roundings(after, _literal_objective_step(before, x, y, sigma_d), dtype)
+    if INTERPRETED:  # and the kernel's step is the PyTorch path's, to an ulp of the parameter
+        monkeypatch.undo()
+        _, _, _, from_torch, _ = _syre_one_step(mode, store, sigma_d, dtype)
+        _within_roundings(after, from_torch, dtype)
+
+
+@pytest.mark.parametrize("sigma_d", [0.0, 0.3])
+def test_stored_and_regenerated_theta0_are_identical_and_train_alike(monkeypatch, sigma_d) -> None:
+    """store="buffer" draws θ0 once, store="seed" regenerates it every step, with the same generator
+    on the same device: θ0 and D bit-identical, and three steps apart by at most an ulp per step."""
+    if INTERPRETED:
+        monkeypatch.setattr(anchor, "_uses_triton", lambda tensor, backend: backend != "torch")
+    runs = {}
+    for store in ("buffer", "seed"):
+        syre = Syre(SYRE_SIGMA0, SYRE_GAMMA, sigma_d=sigma_d, seed=5, mode="anchor", store=store)
+        model = syre.attach(_mlp(torch.float32))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=SYRE_LR, weight_decay=0.0)
+        x = torch.randn(16, 7, generator=torch.Generator().manual_seed(1))
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(x).square().mean().backward()
+            syre.decay_(model, SYRE_LR)
+            optimizer.step()
+        runs[store] = (syre.theta0(model), syre.diag(model), syre.effective_parameters(model))
+    for stored, regenerated in zip(runs["buffer"][:2], runs["seed"][:2]):
+        assert all(torch.equal(stored[name], regenerated[name]) for name in stored)
+    for name, w in runs["buffer"][2].items():
+        assert (w - runs["seed"][2][name]).abs().le(3 * torch.finfo(torch.float32).eps * (w.abs() + 1)).all()

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from references import reference_diag, reference_theta0
 from torch import nn
 
 from syre_tune import functional
-from syre_tune._random import generator, seeded_mask, seeded_normal
+from syre_tune._random import seeded_mask, seeded_normal
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts, prepare, seeded_init
 from syre_tune.benchmarks._population import Population
@@ -35,18 +36,6 @@ class Cfg:
 
 def mlp(parts: Parts) -> nn.Module:
     return nn.Sequential(nn.Linear(6, 5), parts.activation("relu", 5, "0"), parts.dropout(), nn.Linear(5, 3))
-
-
-def reference_theta0(shape: tuple[int, ...], sigma0: float, seed: int, name: str) -> torch.Tensor:
-    """θ0 ~ N(0, (σ0/√fan_in)²) from the seeded generator, written out by hand."""
-    fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
-    gen = generator(seed, name, "theta0")
-    return torch.randn(shape, generator=gen, dtype=torch.float32) * (sigma0 / math.sqrt(fan_in))
-
-
-def reference_diag(shape: tuple[int, ...], sigma_d: float, seed: int, name: str) -> torch.Tensor:
-    gen = generator(seed, name, "diag")
-    return 1.0 + (2.0 * torch.rand(shape, generator=gen, dtype=torch.float32) - 1.0) * math.sqrt(3.0) * sigma_d
 
 
 # ------------------------------------------------------------------ functional core

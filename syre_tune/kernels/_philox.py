@@ -11,9 +11,14 @@ numbers:
   only the transcendental functions' implementations (libm/SLEEF here, numpy under
   ``TRITON_INTERPRET=1``, libdevice or ``*.approx`` instructions on a GPU) may differ in the last bits.
 
-Unsigned 32-bit arithmetic is done in int64 tensors holding values in [0, 2³²), with explicit masks: a
-32×32-bit product is split into 16-bit halves of the constant so that no intermediate leaves int64
-(every partial product is < 2⁴⁸), so nothing relies on signed overflow.
+Two implementations of the integer rounds, bit-identical (tested against each other and against
+Random123's known answers):
+
+- CPU offsets: numpy ``uint64`` arrays holding 32-bit words, where a 32×32-bit product is exact
+  (< 2⁶⁴) and one multiply gives both halves; about 13× faster than the int64 form on one core.
+- other devices (a GPU without Triton): int64 tensors holding values in [0, 2³²), with explicit masks;
+  a 32×32-bit product is split into 16-bit halves of the constant so that no intermediate leaves
+  int64 (every partial product is < 2⁴⁸), so nothing relies on signed overflow.
 
 Keys: :func:`stream_key` hashes (seed, name, what) with blake2b to 63 bits, the same hash that keys
 ``syre_tune._random.generator`` today. Triton's ``philox`` splits a 64-bit seed into the two 32-bit
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -93,15 +99,50 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
-def randint4x(key: int, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+Key = int | torch.Tensor  # one 63/64-bit key, or an int64 tensor of one key per element
+
+
+def _philox4x32_numpy(offsets: np.ndarray, key: tuple, rounds: int = PHILOX_ROUNDS) -> tuple[np.ndarray, ...]:
+    """:func:`philox4x32` of the counter (offset low word, offset high word, 0, 0) on uint64 arrays:
+    a 32-bit word times a 32-bit constant is exact in uint64, so one multiply gives (high, low). The key
+    words are two ints or two uint64 arrays of the offsets' shape (one key per element)."""
+    mask, shift = np.uint64(_MASK32), np.uint64(32)
+    round_a, round_b = np.uint64(_ROUND_A), np.uint64(_ROUND_B)
+    c0, c1 = offsets & mask, offsets >> shift
+    c2 = c3 = np.zeros_like(c0)
+    k0, k1 = (np.asarray(word, dtype=np.uint64) for word in key)
+    bump_a, bump_b = np.uint64(_KEY_A), np.uint64(_KEY_B)
+    for _ in range(rounds):
+        product_b, product_a = c2 * round_b, c0 * round_a
+        c0 = (product_b >> shift) ^ c1 ^ k0
+        c2 = (product_a >> shift) ^ c3 ^ k1
+        c1, c3 = product_b & mask, product_a & mask
+        k0 = (k0 + bump_a) & mask
+        k1 = (k1 + bump_b) & mask
+    return c0, c1, c2, c3
+
+
+def randint4x(key: Key, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Four uint32 blocks (as int64) for int64 ``offsets`` ≥ 0: ``tl.randint4x(key, offsets)``, whose
-    counter is (offset low word, offset high word, 0, 0) and whose key words are the seed's (low, high)."""
-    if key < 0 or key >= 2**64:
-        raise ValueError(f"key must be in [0, 2**64), got {key=}")
+    counter is (offset low word, offset high word, 0, 0) and whose key words are the seed's (low, high).
+    ``key`` is one int, or an int64 tensor of ``offsets``' shape holding each element's key (≥ 0): many
+    streams in one call, each element exactly what its own key would give."""
     offsets = offsets.to(torch.int64)
+    if isinstance(key, torch.Tensor):
+        key = key.to(device=offsets.device, dtype=torch.int64)
+        if key.shape != offsets.shape or bool((key < 0).any()):
+            raise ValueError(f"a key tensor must be >= 0 and shaped like the offsets {tuple(offsets.shape)}")
+    elif key < 0 or key >= 2**64:
+        raise ValueError(f"key must be in [0, 2**64), got {key=}")
+    key_words = (key & _MASK32, key >> 32)
+    if offsets.device.type == "cpu":
+        if isinstance(key, torch.Tensor):
+            key_words = tuple(word.numpy().astype(np.uint64) for word in key_words)
+        words = _philox4x32_numpy(offsets.numpy().astype(np.uint64), key_words)
+        return tuple(torch.from_numpy(word.view(np.int64)) for word in words)  # values < 2³²: same bits
     zeros = torch.zeros_like(offsets)
     counter = (offsets & _MASK32, offsets >> 32, zeros, zeros)
-    return philox4x32(counter, (key & _MASK32, key >> 32))
+    return philox4x32(counter, key_words)
 
 
 def uint32_to_uniform(bits: torch.Tensor) -> torch.Tensor:
@@ -111,13 +152,13 @@ def uint32_to_uniform(bits: torch.Tensor) -> torch.Tensor:
     return folded.to(torch.float32) * _UNIFORM_SCALE
 
 
-def rand(key: int, offsets: torch.Tensor) -> torch.Tensor:
+def rand(key: Key, offsets: torch.Tensor) -> torch.Tensor:
     """float32 uniforms in [0, 1): ``tl.rand(key, offsets)`` (the first Philox word)."""
     first, _, _, _ = randint4x(key, offsets)
     return uint32_to_uniform(first)
 
 
-def randn(key: int, offsets: torch.Tensor) -> torch.Tensor:
+def randn(key: Key, offsets: torch.Tensor) -> torch.Tensor:
     """float32 standard normals: ``tl.randn(key, offsets)``, Box-Muller on the first two Philox words,
     r·cos θ with u1 floored at 1e-7 (so |z| ≤ √(−2 ln 1e-7) ≈ 5.68: the tails beyond are cut)."""
     first, second, _, _ = randint4x(key, offsets)

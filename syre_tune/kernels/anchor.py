@@ -45,7 +45,7 @@ __all__ = ["BACKENDS", "anchor_decay_", "fill_diag_", "fill_theta0_", "triton_av
 
 BACKENDS = ("auto", "triton", "torch")
 BLOCK = 1024  # elements per Triton program
-CHUNK = 1 << 14  # elements per step of the PyTorch path: int64 temporaries of 128 kB stay in cache
+CHUNK = 1 << 16  # elements per step of the PyTorch path: 512 kB uint64 temporaries stay in cache (best of 2¹⁴–2¹⁸)
 SIGMA_D_MAX = 1.0 / math.sqrt(3.0)  # keeps every D entry > 0
 
 # The Triton kernel's OP: what one launch writes.
@@ -207,28 +207,60 @@ def _float32(value: float, device: torch.device) -> torch.Tensor:
     return torch.tensor(value, dtype=torch.float32, device=device)
 
 
-def _torch_one(op: int, tensor: torch.Tensor, key: int, diag_key: int, std: float, rate: float, diag_scale: float):
-    """The kernel's computation for one tensor, chunk by chunk, in the same float32 operation order."""
-    device = tensor.device
-    flat = tensor.detach().reshape(-1)  # a view when contiguous, else a row-major copy written back below
-    std_, rate_, scale_ = (_float32(v, device) for v in (std, rate, diag_scale))
-    for start in range(0, flat.numel(), CHUNK):
-        index = torch.arange(start, min(start + CHUNK, flat.numel()), dtype=torch.int64, device=device)
-        part = flat[start : start + index.numel()]
-        if op == _DIAG:
-            part.copy_((2.0 * _philox.rand(diag_key, index) - 1.0) * scale_ + 1.0)
-            continue
-        theta0 = _philox.randn(key, index) * std_
-        if op == _THETA0:
-            part.copy_(theta0)
-            continue
-        phi = part.to(torch.float32)
-        step = (phi - theta0) * rate_
-        if diag_scale != 0:
-            step = step * ((2.0 * _philox.rand(diag_key, index) - 1.0) * scale_ + 1.0)
-        part.copy_(phi - step)
-    if not tensor.is_contiguous():
-        tensor.detach().copy_(flat.view(tensor.shape))
+def _torch_batch(op: int, pieces, flats, keys, diag_keys, stds, rate: float, diag_scale: float) -> None:
+    """The kernel's computation over ``pieces`` — (tensor, start, stop) slices of the flat tensors — as
+    one vector, in the kernel's float32 operation order. Several pieces get per-element keys and stds
+    (each element drawn exactly as its own tensor's stream would draw it)."""
+    device = flats[pieces[0][0]].device
+    index = torch.cat([torch.arange(start, stop, dtype=torch.int64, device=device) for _, start, stop in pieces])
+    rate_, scale_ = _float32(rate, device), _float32(diag_scale, device)
+    if len(pieces) == 1:
+        tensor = pieces[0][0]
+        key, diag_key, std_ = keys[tensor], diag_keys[tensor], _float32(stds[tensor], device)
+    else:
+        counts = torch.tensor([stop - start for _, start, stop in pieces], device=device)
+        spread = [torch.tensor([values[t] for t, _, _ in pieces], device=device) for values in (keys, diag_keys)]
+        key, diag_key = (torch.repeat_interleave(values, counts) for values in spread)
+        std_ = torch.repeat_interleave(torch.tensor([stds[t] for t, _, _ in pieces], dtype=torch.float32), counts)
+    if op == _DIAG:
+        values = (2.0 * _philox.rand(diag_key, index) - 1.0) * scale_ + 1.0
+    else:
+        values = _philox.randn(key, index) * std_
+        if op == _DECAY:
+            phi = torch.cat([flats[t][start:stop] for t, start, stop in pieces]).to(torch.float32)
+            step = (phi - values) * rate_
+            if diag_scale != 0:
+                step = step * ((2.0 * _philox.rand(diag_key, index) - 1.0) * scale_ + 1.0)
+            values = phi - step
+    offset = 0
+    for t, start, stop in pieces:
+        flats[t][start:stop].copy_(values[offset : offset + stop - start])
+        offset += stop - start
+
+
+def _torch_path(op: int, tensors, keys, diag_keys, stds, rate: float, diag_scale: float) -> None:
+    """The kernel's computation in plain PyTorch, in batches of at most CHUNK elements: a large tensor
+    in slices of its own, small tensors packed together, so that a model of many small tensors costs a
+    few vector calls rather than one per tensor (the Triton kernel's block table, in another form)."""
+    flats = [t.detach().reshape(-1) for t in tensors]  # views when contiguous, else row-major copies
+    by_device: dict[torch.device, list[int]] = {}
+    for index, tensor in enumerate(tensors):
+        by_device.setdefault(tensor.device, []).append(index)
+    for members in by_device.values():
+        batch, size = [], 0
+        for t in members:
+            for start in range(0, flats[t].numel(), CHUNK):
+                stop = min(start + CHUNK, flats[t].numel())
+                if batch and size + stop - start > CHUNK:
+                    _torch_batch(op, batch, flats, keys, diag_keys, stds, rate, diag_scale)
+                    batch, size = [], 0
+                batch.append((t, start, stop))
+                size += stop - start
+        if batch:
+            _torch_batch(op, batch, flats, keys, diag_keys, stds, rate, diag_scale)
+    for tensor, flat in zip(tensors, flats):
+        if not tensor.is_contiguous():
+            tensor.detach().copy_(flat.view(tensor.shape))
 
 
 # ----------------------------------------------------------------------------------------- public
@@ -266,11 +298,14 @@ def _run(op: int, tensors, keys, stds, rate: float, sigma_d: float, diag_keys, b
     diag_keys = _check(tensors, keys, stds, diag_keys, sigma_d, backend)
     diag_scale = math.sqrt(3.0) * sigma_d
     groups: dict[tuple, list[int]] = {}
+    plain = []
     for index, tensor in enumerate(tensors):
         if _uses_triton(tensor, backend):
             groups.setdefault((tensor.device, tensor.dtype), []).append(index)
         else:
-            _torch_one(op, tensor, keys[index], diag_keys[index], stds[index], rate, diag_scale)
+            plain.append(index)
+    if plain:
+        _torch_path(op, *(_pick(values, plain) for values in (tensors, keys, diag_keys, stds)), rate, diag_scale)
     for members in groups.values():  # one launch per (device, dtype)
         _launch(op, *(_pick(values, members) for values in (tensors, keys, diag_keys, stds)), rate, diag_scale)
 
