@@ -8,8 +8,9 @@ What it measures
       of any decay (one read and one write of φ, nothing else).
     - ``lerp_stored``: ``torch._foreach_lerp_(params, theta0, rate)`` toward a stored θ0 (syre's
       ``store="buffer"``; reads φ and θ0, 45 MB more memory).
-    - ``today_seed``: today's ``store="seed"`` step: θ0 redrawn with ``torch.randn`` from a CPU generator
-      per tensor (``syre_tune.functional.theta0``), then the same lerp.
+    - ``drawn_lerp``: θ0 written out in full every step (``syre_tune.functional.theta0``), then the
+      same lerp: the shape of 0.1's ``store="seed"`` step (which drew θ0 with ``torch.randn`` on the
+      CPU and copied it over); 0.2's ``Syre`` runs ``seeded_*`` instead.
     - ``seeded_torch`` / ``seeded_torch_diag``: ``syre_tune.kernels.anchor_decay_`` on the PyTorch path,
       θ0 (and D, σ_D = 0.1) regenerated from Philox inside the step, nothing stored.
     - ``seeded_triton`` / ``seeded_triton_diag`` (CUDA only): the same step as one Triton launch.
@@ -85,17 +86,17 @@ def variants(named: dict[str, torch.Tensor], device: torch.device) -> dict[str, 
     def fresh() -> list[torch.Tensor]:
         return [copy.deepcopy(named[n]).to(device) for n in names]
 
-    p_adamw, p_lerp, p_today = fresh(), fresh(), fresh()
+    p_adamw, p_lerp, p_drawn = fresh(), fresh(), fresh()
     theta0 = list(functional.theta0(shapes, SIGMA0, seed=SEED, device=device).values())
 
-    def today_seed() -> None:
+    def drawn_lerp() -> None:
         drawn = functional.theta0(shapes, SIGMA0, seed=SEED, device=device)
-        torch._foreach_lerp_(p_today, list(drawn.values()), RATE)
+        torch._foreach_lerp_(p_drawn, list(drawn.values()), RATE)
 
     steps = {
         "adamw_decay": lambda: torch._foreach_mul_(p_adamw, 1.0 - LR * 2 * GAMMA),
         "lerp_stored": lambda: torch._foreach_lerp_(p_lerp, theta0, RATE),
-        "today_seed": today_seed,
+        "drawn_lerp": drawn_lerp,
     }
     backends = ["torch"] + (["triton"] if device.type == "cuda" and triton_available() else [])
     for backend in backends:

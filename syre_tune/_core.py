@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
+import operator
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from torch.nn.utils import parametrize
 
 from syre_tune import functional
 from syre_tune._random import normal_std, seeded_mask, seeded_normal
-from syre_tune.kernels import anchor_decay_, fill_theta0_, stream_key
+from syre_tune.kernels import SeededDecay, fill_theta0_, stream_key
 
 __all__ = ["ParamSelector", "SigmaAsym", "Syre", "WFix"]
 
@@ -144,7 +145,7 @@ def _theta0s(offsets: list[_Offset], thetas: list[torch.Tensor]) -> list[torch.T
     """Each parametrization's θ0: the stored ones, and the regenerated ones (store="seed") drawn in one
     call (one Triton launch on CUDA, a few vector calls on a CPU) where θ0 is float32 — the values
     ``functional.theta0`` draws, randn·std in float32."""
-    theta0s: list[torch.Tensor | None] = [o.theta0 if o.stored else None for o in offsets]
+    theta0s: list[torch.Tensor | None] = [o._buffers["theta0"] if o.stored else None for o in offsets]
     batched = [j for j, o in enumerate(offsets) if not o.stored and _theta0_dtype(thetas[j].dtype) == torch.float32]
     if batched:
         drawn = [torch.empty(thetas[j].shape, dtype=torch.float32, device=thetas[j].device) for j in batched]
@@ -152,6 +153,15 @@ def _theta0s(offsets: list[_Offset], thetas: list[torch.Tensor]) -> list[torch.T
         for j, value in zip(batched, drawn):
             theta0s[j] = value
     return [value if value is not None else o.get_theta0(t) for value, o, t in zip(theta0s, offsets, thetas)]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One parametrized tensor as the fused forward reaches it: its cache key and its chain."""
+
+    key: tuple[int, str]  # torch's parametrization-cache key: (id of the owning module, attribute)
+    chain: nn.Module  # the ParametrizationList: chain._parameters["original"] is θ, chain[0] syre's _Offset
+    offset: _Offset
 
 
 class _FusedForward:
@@ -169,37 +179,38 @@ class _FusedForward:
 
     def __init__(self, paths: list[tuple[str, str]]) -> None:
         self.paths = paths  # (submodule path from the attached model, attribute)
-        self._modules: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
+        self._slots: weakref.WeakKeyDictionary[nn.Module, list[_Slot]] = weakref.WeakKeyDictionary()
         self._open: list = []  # one entry per running forward: its cached() context, or None
 
-    def _owners(self, root: nn.Module) -> list[nn.Module]:
-        owners = self._modules.get(root)
-        if owners is None:  # resolved from the module called, so a deep copy finds its own submodules
-            owners = self._modules[root] = [root.get_submodule(path) for path, _ in self.paths]
-        return owners
+    def slots(self, root: nn.Module) -> list[_Slot]:
+        slots = self._slots.get(root)
+        if slots is None:  # resolved from the module called, so a deep copy finds its own submodules
+            slots = []
+            for path, attr in self.paths:
+                owner = root.get_submodule(path)
+                chain = owner.parametrizations[attr]
+                slots.append(_Slot((id(owner), attr), chain, chain[0]))
+            self._slots[root] = slots
+        return slots
 
     def before(self, root: nn.Module, args: tuple) -> None:
         if not _CACHE_FILLABLE or torch._C._get_tracing_state() is not None:
             self._open.append(None)
             return
-        chains = [owner.parametrizations[attr] for owner, (_, attr) in zip(self._owners(root), self.paths)]
-        fusable = [i for i, chain in enumerate(chains) if len(chain) == 1 and isinstance(chain[0], _Offset)]
-        thetas = [chains[i].original for i in fusable]
-        theta0s = _theta0s([chains[i][0] for i in fusable], thetas)
-        same = [j for j, (a, b) in enumerate(zip(thetas, theta0s)) if a.dtype == b.dtype and a.device == b.device]
-        effective = {}
-        if same:
-            effective = dict(zip(same, torch._foreach_add([thetas[j] for j in same], [theta0s[j] for j in same])))
-        for j in range(len(thetas)):
-            if j not in effective:  # a bfloat16 θ beside its float32 θ0: one rounding, as the parametrization
-                effective[j] = _plus(thetas[j], theta0s[j])
+        # A tensor that got another parametrization on top of syre's is left to its chain.
+        slots = [slot for slot in self.slots(root) if len(slot.chain._modules) == 1]
+        thetas = [slot.chain._parameters["original"] for slot in slots]
+        theta0s = _theta0s([slot.offset for slot in slots], thetas)
+        if all(a.dtype == b.dtype and a.device == b.device for a, b in zip(thetas, theta0s)):
+            effective = torch._foreach_add(thetas, theta0s) if thetas else []
+        else:  # a bfloat16 θ beside its float32 θ0: one rounding each, as the parametrization does
+            effective = [_plus(theta, theta0) for theta, theta0 in zip(thetas, theta0s)]
         context = parametrize.cached()
         context.__enter__()
         self._open.append(context)
         cache = parametrize._cache  # read after entering: cached() rebinds it when the last context closes
-        owners = self._owners(root)
-        for j, i in enumerate(fusable):
-            cache[(id(owners[i]), self.paths[i][1])] = effective[j]
+        for slot, value in zip(slots, effective):
+            cache[slot.key] = value
 
     def after(self, root: nn.Module, args: tuple, output: object) -> None:
         context = self._open.pop() if self._open else None
@@ -257,6 +268,7 @@ class Syre:
         self.given_theta0 = theta0
         self._entries: weakref.WeakKeyDictionary[nn.Module, list[_Entry]] = weakref.WeakKeyDictionary()
         self._hooks: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()  # bias mode's
+        self._steps: weakref.WeakKeyDictionary[nn.Module, SeededDecay] = weakref.WeakKeyDictionary()  # anchor/seed's
 
     def __repr__(self) -> str:
         return (
@@ -398,22 +410,34 @@ class Syre:
             phis = [e.module._parameters[e.attr] for e in entries]
             theta0s = [e.module._buffers[f"{e.attr}_syre_theta0"] for e in entries]
             functional.decay_(phis, theta0s, rate, diag)
-        elif all(e.module._parameters[e.attr].dtype in _KERNEL_DTYPES for e in entries):
+        elif (seeded_step := self._seeded_step(model, entries)) is not None:
             # θ0 and D regenerated inside one fused pass (one Triton launch per dtype on CUDA): nothing
             # stored, nothing materialised.
-            anchor_decay_(
-                [e.module._parameters[e.attr] for e in entries],
-                [e.key for e in entries],
-                [e.std for e in entries],
-                rate=rate,
-                sigma_d=self.sigma_d,
-                diag_keys=[e.diag_key for e in entries],
-            )
+            seeded_step(rate)
         else:  # float64 parameters: θ0 and D drawn in full, then the same step
             diag = None if self.sigma_d == 0 else [self._entry_diag(e) for e in entries]
             functional.decay_(
                 [self._trainable(e) for e in entries], [self._entry_theta0(e) for e in entries], rate, diag
             )
+
+    def _seeded_step(self, model: nn.Module, entries: list[_Entry]) -> SeededDecay | None:
+        """The fused seeded step bound to the model's current parameters (built once, rebuilt when a
+        parameter object is replaced); None where a parameter's dtype is not the kernel's (float64)."""
+        params = [e.module._parameters[e.attr] for e in entries]
+        cached = self._steps.get(model)
+        if cached is not None and len(cached.tensors) == len(params) and all(map(operator.is_, cached.tensors, params)):
+            return cached
+        if not all(p.dtype in _KERNEL_DTYPES for p in params):
+            return None
+        step = SeededDecay(
+            params,
+            [e.key for e in entries],
+            [e.std for e in entries],
+            sigma_d=self.sigma_d,
+            diag_keys=[e.diag_key for e in entries],
+        )
+        self._steps[model] = step
+        return step
 
     def theta0(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """{name: θ0}, names as in the un-attached model's ``named_parameters()``."""

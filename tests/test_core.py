@@ -514,3 +514,14 @@ def test_a_deep_copy_of_a_bias_model_computes_its_own_weights_and_fold_drops_the
     folded = syre.fold(model)
     assert not folded._forward_pre_hooks and not folded._forward_hooks
     assert torch.allclose(folded(x), model(x))
+
+
+def test_anchor_seed_step_follows_a_replaced_parameter() -> None:
+    """The fused seeded step is bound to the parameters once; replacing one rebinds it."""
+    syre = Syre(2.0, 0.7, seed=5, mode="anchor", store="seed")
+    model = syre.attach(make_mlp().float())  # float32: the kernel's dtypes (float64 takes the plain step)
+    syre.decay_(model, lr=0.1)
+    theta0 = syre.theta0(model)["0.weight"]
+    model[0].weight = nn.Parameter(torch.zeros(7, 5, dtype=torch.float32))
+    syre.decay_(model, lr=0.1)  # 0 − 0.14·(0 − θ0) = 0.14·θ0
+    torch.testing.assert_close(model[0].weight.detach(), 0.1 * 2 * 0.7 * theta0)

@@ -237,7 +237,7 @@ def test_bench_script_smoke(tmp_path: Path) -> None:
     module.main(["--smoke-test", "--json", str(tmp_path / "out.json")])
     written = json.loads((tmp_path / "out.json").read_text())
     variants = {row["variant"] for row in written["results"]}
-    assert variants == {"adamw_decay", "lerp_stored", "today_seed", "seeded_torch", "seeded_torch_diag"}
+    assert variants == {"adamw_decay", "lerp_stored", "drawn_lerp", "seeded_torch", "seeded_torch_diag"}
 
 
 # ------------------------------------------------------------------------ Triton, interpreted
@@ -464,3 +464,26 @@ def test_stored_and_regenerated_theta0_are_identical_and_train_alike(monkeypatch
         assert all(torch.equal(stored[name], regenerated[name]) for name in stored)
     for name, w in runs["buffer"][2].items():
         assert (w - runs["seed"][2][name]).abs().le(3 * torch.finfo(torch.float32).eps * (w.abs() + 1)).all()
+
+
+@interpreted
+def test_bound_step_launches_once_per_call_and_follows_moved_storage(monkeypatch) -> None:
+    """SeededDecay keeps its block table between calls (one launch each) and rebuilds it when a
+    tensor's storage moves, so it never writes through a stale address."""
+    from syre_tune.kernels import SeededDecay
+
+    monkeypatch.setattr(anchor, "BLOCK", 256)
+    counter = _CountLaunches(anchor._anchor_kernel)
+    monkeypatch.setattr(anchor, "_anchor_kernel", counter)
+    keys, diag_keys = _keys("theta0"), _keys("diag")
+    params = _parameters(torch.float32)
+    step = SeededDecay(params, keys, STDS, sigma_d=0.1, diag_keys=diag_keys, backend="triton")
+    expected = [p.double() for p in params]
+    for call in range(3):
+        if call == 2:
+            params[1].data = params[1].data.clone()  # a new storage for the same tensor object
+        step(RATE)
+        expected = [_literal_step(e, k, s, 0.1, d) for e, k, s, d in zip(expected, keys, STDS, diag_keys)]
+    assert counter.launches == 3
+    for result, literal in zip(params, expected):
+        assert (result.double() - literal).abs().le((literal.abs() + 1) * 3 * torch.finfo(torch.float32).eps).all()

@@ -21,7 +21,7 @@ Random123's known answers):
   int64 (every partial product is < 2⁴⁸), so nothing relies on signed overflow.
 
 Keys: :func:`stream_key` hashes (seed, name, what) with blake2b to 63 bits, the same hash that keys
-``syre_tune._random.generator`` today. Triton's ``philox`` splits a 64-bit seed into the two 32-bit
+``syre_tune._random.generator`` (the baselines' draws). Triton's ``philox`` splits a 64-bit seed into the two 32-bit
 Philox key words (low word k0, high word k1), so all 63 bits are used; the key is stored in an int64
 table on the device, where a non-negative value converts to uint64 unchanged.
 """

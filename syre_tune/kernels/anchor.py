@@ -41,7 +41,7 @@ try:
 except ImportError:  # CPU-only torch wheels ship without Triton: the PyTorch path serves
     triton = None
 
-__all__ = ["BACKENDS", "anchor_decay_", "fill_diag_", "fill_theta0_", "triton_available"]
+__all__ = ["BACKENDS", "SeededDecay", "anchor_decay_", "fill_diag_", "fill_theta0_", "triton_available"]
 
 BACKENDS = ("auto", "triton", "torch")
 BLOCK = 1024  # elements per Triton program
@@ -171,16 +171,8 @@ def _plan(
     return plan
 
 
-def _launch(op: int, tensors, keys, diag_keys, stds, rate: float, diag_scale: float) -> None:
-    """One Triton launch over ``tensors`` (one device, one dtype). Non-contiguous tensors (e.g.
-    channels_last) are worked on as row-major copies and copied back, so indices stay logical."""
-    if tensors[0].device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise ValueError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 set before triton is imported")
-    targets = [t if t.is_contiguous() else t.contiguous() for t in tensors]
-    non_empty = [i for i, t in enumerate(targets) if t.numel() > 0]
-    if not non_empty:
-        return
-    plan = _plan(*(_pick(values, non_empty) for values in (targets, keys, diag_keys, stds)))
+def _run_kernel(op: int, plan: _Plan, dtype: torch.dtype, rate: float, diag_scale: float) -> None:
+    """One launch of the kernel over a plan's blocks."""
     _anchor_kernel[(plan.blocks,)](
         plan.block_tensor,
         plan.block_start,
@@ -193,9 +185,22 @@ def _launch(op: int, tensors, keys, diag_keys, stds, rate: float, diag_scale: fl
         float(diag_scale),
         OP=op,
         HAS_DIAG=diag_scale != 0,
-        DTYPE=_TRITON_DTYPES[tensors[0].dtype],
+        DTYPE=_TRITON_DTYPES[dtype],
         BLOCK=BLOCK,
     )
+
+
+def _launch(op: int, tensors, keys, diag_keys, stds, rate: float, diag_scale: float) -> None:
+    """One Triton launch over ``tensors`` (one device, one dtype). Non-contiguous tensors (e.g.
+    channels_last) are worked on as row-major copies and copied back, so indices stay logical."""
+    if tensors[0].device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError("backend='triton' on CPU tensors needs TRITON_INTERPRET=1 set before triton is imported")
+    targets = [t if t.is_contiguous() else t.contiguous() for t in tensors]
+    non_empty = [i for i, t in enumerate(targets) if t.numel() > 0]
+    if not non_empty:
+        return
+    plan = _plan(*(_pick(values, non_empty) for values in (targets, keys, diag_keys, stds)))
+    _run_kernel(op, plan, tensors[0].dtype, rate, diag_scale)
     for tensor, target in zip(tensors, targets):
         if target is not tensor:
             tensor.copy_(target)
@@ -290,24 +295,75 @@ def _uses_triton(tensor: torch.Tensor, backend: str) -> bool:
     return backend == "triton"
 
 
-@torch.no_grad()
+class SeededDecay:
+    """:func:`anchor_decay_` bound to a fixed list of tensors, for a training loop: the arguments are
+    checked once, and on CUDA each call is one launch per dtype over the tensors with the block table
+    built once (rebuilt only when a tensor's storage moves, e.g. after ``.to(device)``), so a step
+    costs the launch and a pointer check rather than the table's Python. ``SeededDecay(...)(rate)``
+    is exactly ``anchor_decay_(..., rate=rate)``.
+    """
+
+    def __init__(
+        self,
+        tensors: Sequence[torch.Tensor],
+        keys: Sequence[int],
+        stds: Sequence[float],
+        *,
+        sigma_d: float = 0.0,
+        diag_keys: Sequence[int] | None = None,
+        backend: str = "auto",
+        op: int = _DECAY,
+    ) -> None:
+        self.tensors = list(tensors)
+        self.keys = [int(k) for k in keys]
+        self.stds = [float(s) for s in stds] if stds is not None else [0.0] * len(self.tensors)
+        self.diag_keys = _check(self.tensors, self.keys, self.stds, diag_keys, sigma_d, backend)
+        self.op, self.diag_scale = op, math.sqrt(3.0) * sigma_d
+        groups: dict[tuple, list[int]] = {}
+        self.plain: list[int] = []
+        for index, tensor in enumerate(self.tensors):
+            if _uses_triton(tensor, backend):
+                groups.setdefault((tensor.device, tensor.dtype), []).append(index)
+            else:
+                self.plain.append(index)
+        self.groups = list(groups.values())
+        self._pointers: list[int] | None = None
+        self._launches: list[tuple[_Plan, torch.dtype]] = []
+
+    def _pick(self, members: list[int]) -> tuple[list, list, list, list]:
+        return tuple(_pick(values, members) for values in (self.tensors, self.keys, self.diag_keys, self.stds))
+
+    def _fast_launches(self) -> list[tuple[_Plan, torch.dtype]] | None:
+        """The cached (plan, dtype) per group while every Triton tensor is contiguous and unmoved."""
+        tensors = [self.tensors[i] for members in self.groups for i in members]
+        pointers = [t.data_ptr() for t in tensors]
+        if pointers != self._pointers:
+            if not all(t.is_contiguous() for t in tensors) or any(t.numel() == 0 for t in tensors):
+                return None  # copies or empty tensors: the general launch handles them
+            self._launches = []
+            for members in self.groups:
+                group_tensors, keys, diag_keys, stds = self._pick(members)
+                self._launches.append((_plan(group_tensors, keys, diag_keys, stds), group_tensors[0].dtype))
+            self._pointers = pointers
+        return self._launches
+
+    @torch.no_grad()
+    def __call__(self, rate: float = 0.0) -> None:
+        if self.plain:
+            _torch_path(self.op, *self._pick(self.plain), rate, self.diag_scale)
+        if not self.groups:
+            return
+        launches = self._fast_launches()
+        if launches is None:
+            for members in self.groups:
+                _launch(self.op, *self._pick(members), rate, self.diag_scale)
+            return
+        for plan, dtype in launches:
+            _run_kernel(self.op, plan, dtype, rate, self.diag_scale)
+
+
 def _run(op: int, tensors, keys, stds, rate: float, sigma_d: float, diag_keys, backend: str) -> None:
-    tensors = list(tensors)
-    keys = [int(k) for k in keys]
-    stds = [float(s) for s in stds] if stds is not None else [0.0] * len(tensors)
-    diag_keys = _check(tensors, keys, stds, diag_keys, sigma_d, backend)
-    diag_scale = math.sqrt(3.0) * sigma_d
-    groups: dict[tuple, list[int]] = {}
-    plain = []
-    for index, tensor in enumerate(tensors):
-        if _uses_triton(tensor, backend):
-            groups.setdefault((tensor.device, tensor.dtype), []).append(index)
-        else:
-            plain.append(index)
-    if plain:
-        _torch_path(op, *(_pick(values, plain) for values in (tensors, keys, diag_keys, stds)), rate, diag_scale)
-    for members in groups.values():  # one launch per (device, dtype)
-        _launch(op, *(_pick(values, members) for values in (tensors, keys, diag_keys, stds)), rate, diag_scale)
+    SeededDecay(tensors, keys, stds, sigma_d=sigma_d, diag_keys=diag_keys, backend=backend, op=op)(rate)
 
 
 def anchor_decay_(
