@@ -11,7 +11,11 @@ What it measures
     - ``resnet18_cifar``: the CIFAR variant of ``syre_tune/benchmarks/_resnet.py`` (3×3 stride-1 stem,
       no max-pool);
     - ``vit``: ViT 6×512 of ``syre_tune/benchmarks/vit_cifar.py`` with its defaults (patch 4, 8 heads,
-      MLP 512, dropout 0.1).
+      MLP 512, dropout 0.1);
+    - ``resnet18_w2``: the CIFAR ResNet18's 62 tensors at width 2 (11k parameters): almost no arithmetic,
+      so its times are each variant's fixed cost per step (Python, dispatch, kernel launches), the cost
+      that a GPU step of a small or launch-bound model (torchvision's ResNet18 on 32×32 images) is
+      made of. Not a paper row: a CPU-measurable proxy for the per-tensor overheads.
 
     Variants, each training its own copy of the same initial weights:
 
@@ -148,6 +152,12 @@ def make_resnet18_cifar() -> nn.Module:
     return ResNet18(num_classes=CLASSES)
 
 
+def make_resnet18_w2() -> nn.Module:
+    from syre_tune.benchmarks._resnet import ResNet18
+
+    return ResNet18(num_classes=CLASSES, width=2)
+
+
 def make_vit() -> nn.Module:
     from syre_tune.benchmarks._methods import Parts
     from syre_tune.benchmarks.vit_cifar import Config, ViT
@@ -160,6 +170,7 @@ MODELS: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "resnet18": ("ResNet18 (torchvision, ImageNet stem)", make_resnet18),
     "resnet18_cifar": ("ResNet18 (CIFAR variant)", make_resnet18_cifar),
     "vit": ("ViT 6×512", make_vit),
+    "resnet18_w2": ("ResNet18 at width 2 (fixed per-step cost)", make_resnet18_w2),
 }
 
 

@@ -358,9 +358,9 @@ class Syre:
     # ------------------------------------------------------------ per tensor
     def _trainable(self, entry: _Entry) -> torch.Tensor:
         """θ in bias mode, φ in anchor mode: the leaf tensor the optimizer updates."""
-        if self.mode == "bias":
-            return entry.module.parametrizations[entry.attr].original
-        return getattr(entry.module, entry.attr)
+        if self.mode == "bias":  # module.parametrizations[attr].original, as plain dict lookups (hot in decay_)
+            return entry.module._modules["parametrizations"]._modules[entry.attr]._parameters["original"]
+        return entry.module._parameters[entry.attr]
 
     def _entry_theta0(self, entry: _Entry) -> torch.Tensor:
         like = self._trainable(entry)

@@ -3,12 +3,12 @@ step's numbers, and its refusal where there is no GPU. The GPU run itself is the
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import bench_scripts
 import pytest
 import yaml
 
@@ -18,15 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "gpu_packing.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_gpu_packing", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-packing = load_script()
+packing = bench_scripts.load("gpu_packing")
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.25])

@@ -3,11 +3,11 @@ AdamW, and the table layout. Times are never asserted (speed is the script's out
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import bench_scripts
 import pandas as pd
 import pytest
 import torch
@@ -16,15 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "overhead.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_overhead", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-overhead = load_script()
+overhead = bench_scripts.load("overhead")
 
 COLUMNS = {
     "model", "model_label", "batch", "variant", "mode", "store", "median_ms", "time_ratio", "round_ratio_min",

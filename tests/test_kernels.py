@@ -11,7 +11,6 @@ marked ``interpreted`` run and the others are skipped (and the other way round h
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -19,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bench_scripts
 import pytest
 import torch
 from torch import nn
@@ -29,7 +29,6 @@ from syre_tune.kernels import _philox, anchor, anchor_decay_, fill_diag_, fill_t
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # elementwise int64 ops on ~1e5 elements: threads only add waits
 
-ROOT = Path(__file__).resolve().parents[1]
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 interpreted = pytest.mark.skipif(not INTERPRETED, reason="runs in the TRITON_INTERPRET=1 subprocess")
 plain = pytest.mark.skipif(INTERPRETED, reason="runs in the parent process")
@@ -230,10 +229,7 @@ def test_invalid_arguments_say_what_was_expected(kwargs, message) -> None:
 @plain
 def test_bench_script_smoke(tmp_path: Path) -> None:
     """bench/anchor_kernel.py at a tiny budget: every CPU variant runs and is reported (times not asserted)."""
-    spec = importlib.util.spec_from_file_location("bench_anchor_kernel", ROOT / "bench" / "anchor_kernel.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = bench_scripts.load("anchor_kernel")
     module.main(["--smoke-test", "--json", str(tmp_path / "out.json")])
     written = json.loads((tmp_path / "out.json").read_text())
     variants = {row["variant"] for row in written["results"]}

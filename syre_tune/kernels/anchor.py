@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -251,18 +252,30 @@ def _torch_path(op: int, tensors, keys, diag_keys, stds, rate: float, diag_scale
     by_device: dict[torch.device, list[int]] = {}
     for index, tensor in enumerate(tensors):
         by_device.setdefault(tensor.device, []).append(index)
+    batches: list[list[tuple[int, int, int]]] = []
     for members in by_device.values():
         batch, size = [], 0
         for t in members:
             for start in range(0, flats[t].numel(), CHUNK):
                 stop = min(start + CHUNK, flats[t].numel())
                 if batch and size + stop - start > CHUNK:
-                    _torch_batch(op, batch, flats, keys, diag_keys, stds, rate, diag_scale)
+                    batches.append(batch)
                     batch, size = [], 0
                 batch.append((t, start, stop))
                 size += stop - start
         if batch:
-            _torch_batch(op, batch, flats, keys, diag_keys, stds, rate, diag_scale)
+            batches.append(batch)
+
+    def run(batch: list[tuple[int, int, int]]) -> None:
+        _torch_batch(op, batch, flats, keys, diag_keys, stds, rate, diag_scale)
+
+    threads = min(torch.get_num_threads(), len(batches))
+    if threads > 1:  # batches write disjoint slices; numpy's integer rounds release the GIL
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(run, batches))
+    else:
+        for batch in batches:
+            run(batch)
     for tensor, flat in zip(tensors, flats):
         if not tensor.is_contiguous():
             tensor.detach().copy_(flat.view(tensor.shape))
