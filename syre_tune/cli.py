@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syre_tune import layout
+from syre_tune import _secrets, layout
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl+C stopped
 PROBE_TIMEOUT_S = 30
 DEFAULT_STORAGE = "results"
 
@@ -158,6 +159,20 @@ def _targets(studies: list, storage: Any, name: str | None, source: Path) -> lis
     return [storage / (name or source.stem) / study.name for study in studies]
 
 
+def _resume_command(name: str, storage: str) -> str:
+    """The command that finishes study ``name``; credentials in the storage URI are left out
+    (this process moved them into its environment, which is where a resume finds them too)."""
+    clean = _secrets.strip_credentials(storage)
+    note = "  (with the storage credentials in the environment)" if clean != storage else ""
+    return f"syre-tune resume {name} --storage {clean}{note}"
+
+
+def _interrupted(study: str, ended: int | None, planned: int, resume: str) -> None:
+    done = "" if ended is None else f"{ended} of {planned} trials finished; "
+    print(f"[syre-tune] {study}: interrupted: {done}no figures drawn. Finish it with:", file=sys.stderr)
+    print(f"  {resume}", file=sys.stderr, flush=True)
+
+
 def _report(summary: Any, target: Any, analyze: bool) -> bool:
     """Print a study's outcome (and draw its figures); whether any trial failed."""
     from syre_tune import analysis
@@ -201,19 +216,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def announce(study: Any) -> str:
         return f"study {study.name}: {study.num_trials} trials of {study.benchmark} ({len(study.seeds)} seeds)"
 
-    return _drive(list(zip(studies, targets)), runner.run_study, announce, args)
+    name = args.name or (studies[0].name if len(studies) == 1 else source.stem)
+    return _drive(list(zip(studies, targets)), runner.run_study, announce, args, name)
 
 
-def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argparse.Namespace) -> int:
+def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argparse.Namespace, name: str) -> int:
     """``start(study, folder)`` (runner.run_study / resume_study) for each, announced by
-    ``announce(study)`` and then reported; Ray is stopped at the end. Exit status 1 if any trial failed."""
+    ``announce(study)`` and then reported; Ray is stopped at the end. Exit status 1 if any trial
+    failed; 130 if interrupted (Ctrl+C), after saying how to finish (``syre-tune resume name``)."""
     from syre_tune import runner
 
     failed = False
+    resume = _resume_command(name, args.storage)
     try:
-        for study, folder in todo:
+        for index, (study, folder) in enumerate(todo):
             print(f"[syre-tune] {announce(study)} -> {folder}", flush=True)
-            summary = start(study, folder, address=args.address)
+            try:
+                summary = start(study, folder, address=args.address)
+            except KeyboardInterrupt:
+                _interrupted(study.name, None, study.num_trials, resume)
+                return EXIT_INTERRUPTED
+            if summary.interrupted is not None:
+                _interrupted(study.name, summary.interrupted, summary.planned, resume)
+                later = [later.name for later, _ in todo[index + 1 :]]
+                if later:
+                    print(f"[syre-tune] not started: {', '.join(later)}", file=sys.stderr)
+                return EXIT_INTERRUPTED
             failed |= _report(summary, folder, not args.no_analyze)
     except runner.RunError as error:
         raise UsageError(str(error)) from None
@@ -250,8 +278,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 f"  {rows} rows; {count.get('diverged', 0)} trials diverged, "
                 f"{count.get('stopped', 0)} stopped early by the scheduler"
             )
-        if not status["finished"] and status["driver_alive"] is False:
-            print(f"  its driver is gone: finish it with  syre-tune resume {args.name} --storage {args.storage}")
+        if status.get("interrupted"):
+            print(f"  interrupted (Ctrl+C): finish it with  {_resume_command(args.name, args.storage)}")
+        elif not status["finished"] and status["driver_alive"] is False:
+            print(f"  its driver is gone: finish it with  {_resume_command(args.name, args.storage)}")
     return 0
 
 
@@ -275,7 +305,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         except study_module.StudyError as error:
             raise UsageError(str(error)) from None
         todo.append((study, folder))
-    return _drive(todo, runner.resume_study, lambda study: f"resuming {study.name}", args)
+    return _drive(todo, runner.resume_study, lambda study: f"resuming {study.name}", args, args.name)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -305,11 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_resume(args)
         return _cmd_analyze(args)
     except UsageError as error:
-        print(f"syre-tune: error: {error}", file=sys.stderr)
+        print(f"syre-tune: error: {_secrets.redact(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("syre-tune: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

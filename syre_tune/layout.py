@@ -19,6 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syre_tune import _secrets
+
 if TYPE_CHECKING:
     from syre_tune.results import Location
 
@@ -88,7 +90,7 @@ def optuna_journal(study_dir: Path | Location) -> Path:
     local = _local(study_dir)
     if local is None:
         raise OptunaStorageError(
-            f"{study_dir}: an Optuna journal file needs a local or NFS folder; on object storage give the "
+            f"--storage {study_dir}: an Optuna journal file needs a local or NFS folder; on object storage give the "
             "study `optuna: {storage: <RDB URL>}`"
         )
     return local / OPTUNA_JOURNAL
@@ -103,9 +105,16 @@ def optuna_storage(study_dir: Path | Location, url: str | None = None, *, create
     so that reading never creates one."""
     if url:
         if create:
-            import optuna
+            from syre_tune._optuna_rdb import EnvironmentRDBStorage
 
-            return optuna.storages.RDBStorage(url)
+            try:
+                return EnvironmentRDBStorage(url)
+            except KeyError as error:
+                raise OptunaStorageError(f"optuna.storage: {error.args[0]}") from None
+        try:
+            url = _secrets.expand(url)
+        except KeyError:  # its ${VAR} is not set here: nothing to read
+            return None
         missing = url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists()
         return None if missing else url
     journal = optuna_journal(study_dir)

@@ -32,7 +32,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from syre_tune import layout
+from syre_tune import _secrets, layout
 from syre_tune.layout import OPTUNA_JOURNAL, STATUS_FILE  # names kept here for code that read them from here
 
 __all__ = [
@@ -281,12 +281,18 @@ def location(target: str | Path | Location, filesystem: pafs.FileSystem | None =
         return Location(filesystem, text, text)
     if "://" not in text:
         return Location(pafs.LocalFileSystem(), str(Path(text).expanduser().resolve()), text)
+    # credentials in the URI go to the environment: the filesystem object (which Ray Tune pickles
+    # into its experiment state) and the Location's text then carry none
+    text = _secrets.move_credentials(text)
+    shown = _secrets.redact(text)  # a secret query parameter, if any
     try:
         fs, path = pafs.FileSystem.from_uri(text)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
-        raise StorageError(f"{text}: not a storage location pyarrow.fs understands ({error})") from None
+        message = _secrets.redact(str(error))
+        raise StorageError(f"{shown}: not a storage location pyarrow.fs understands ({message})") from None
     except OSError as error:  # e.g. s3:// without network or credentials
-        raise StorageError(f"{text}: cannot reach this storage: {str(error).splitlines()[0]}") from None
+        message = _secrets.redact(str(error).splitlines()[0])
+        raise StorageError(f"{shown}: cannot reach this storage: {message}") from None
     if isinstance(fs, pafs.LocalFileSystem):
         path = str(Path(path).resolve())
     return Location(fs, path, text)

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from syre_tune import benchmarks
+from syre_tune import _secrets, benchmarks
 from syre_tune.benchmarks import ConfigError
 
 __all__ = ["Axis", "Resources", "Study", "StudyError", "load", "load_text"]
@@ -66,6 +66,8 @@ AXIS_KINDS = ("grid", "choice", "uniform", "loguniform", "logspace")
 SEARCHES = ("grid", "random", "optuna")
 SAMPLERS = ("tpe", "gp", "cmaes", "random")
 SCHEDULERS = {"asha": {"grace_period": 1, "reduction_factor": 2, "max_t": 100}}
+MAX_SEEDS = 1_000_000
+"""Seeds a study may list (so that a typo such as 10**8 fails at once instead of being listed)."""
 RESERVED = ("seeds", "device")  # set by the study's `seeds` and by the runner
 
 
@@ -413,7 +415,11 @@ def _parse_seeds(fail, value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise fail("seeds", f"expected a count >= 1 or a list of seeds, got {value!r}")
+        if value > MAX_SEEDS:
+            raise fail("seeds", f"at most {MAX_SEEDS} seeds per study (each is a row per report), got {value}")
         return tuple(range(value))
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > MAX_SEEDS:
+        raise fail("seeds", f"at most {MAX_SEEDS} seeds per study (each is a row per report), got {len(value)}")
     if isinstance(value, Sequence) and not isinstance(value, str) and value:
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
             raise fail("seeds", f"expected non-negative integers, got {value!r}")
@@ -474,6 +480,13 @@ def _parse_optuna(fail, spec: Mapping[str, Any], search: str, objectives: int) -
     storage = options.get("storage")
     if storage is not None and (not isinstance(storage, str) or "://" not in storage):
         raise fail("optuna.storage", f"expected an RDB URL such as postgresql://host/db, got {storage!r}")
+    if storage is not None and _secrets.literal_password(storage):
+        # a copy of the study is saved beside its results, and Tune pickles the storage: neither may keep it
+        raise fail(
+            "optuna.storage",
+            f"holds a password ({_secrets.redact(storage)}): name an environment variable instead, "
+            "postgresql://user:${PGPASSWORD}@host/db, so that no copy of the study keeps it",
+        )
     return sampler, storage
 
 

@@ -146,6 +146,12 @@ def test_list() -> None:
         ("benchmark: slippery_ant\nconfig: {env: Nope-v0}\n", "config.env: expected a registered gymnasium id"),
         ("benchmark: slippery_ant\nconfig: {method: w_fix}\n", "(the methods slippery_ant runs), got 'w_fix'"),
         ("benchmark: slippery_ant\nconfig: {method: shrink_perturb, shrink: -0.1}\n", "shrink: expected a number in"),
+        (
+            "benchmark: theorem4\nsearch: optuna\nsweep: {sigma0: {loguniform: [0.1, 1]}}\n"
+            "optuna: {storage: 'postgresql://me:hunter2@db/x'}\n",
+            "optuna.storage: holds a password (postgresql://me:***@db/x): name an environment variable instead",
+        ),
+        ("benchmark: theorem4\nseeds: 100000000\nseeds_per_trial: 100000000\n", "seeds: at most 1000000"),
     ],
 )
 def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: str | None, needle: str) -> None:
@@ -263,17 +269,26 @@ def test_file_uri_storage_and_a_second_filesystem_read_it(tmp_path: Path) -> Non
     assert syre_tune("analyze", "nosuchscheme://x/y").returncode == 2
 
 
-def test_optuna_study_in_an_rdb_given_by_the_study(tmp_path: Path) -> None:
+def test_optuna_study_in_an_rdb_given_by_the_study(tmp_path: Path, monkeypatch) -> None:
+    """The RDB URL names an environment variable (where a password goes): expanded to connect,
+    kept as written in every file of the study, Ray Tune's pickled searcher state included."""
     import optuna
 
-    database = f"sqlite:///{tmp_path}/optuna.db"  # only the driver writes to it: SQLite is enough
+    hidden = tmp_path / "hidden-AB12CD"  # stands for a password: must not be written anywhere
+    hidden.mkdir()
+    monkeypatch.setenv("SYRE_TEST_DB_DIR", str(hidden))
+    database = f"sqlite:///{hidden}/optuna.db"  # only the driver writes to it: SQLite is enough
     study = tmp_path / "o.yaml"
     study.write_text(
         TINY + "search: optuna\nsweep: {sigma0: {loguniform: [0.01, 1.0]}}\nnum_samples: 3\nmetric: min_abs_delta\n"
-        f"mode: max\noptuna: {{sampler: random, storage: '{database}'}}\n"
+        "mode: max\noptuna: {sampler: random, storage: 'sqlite:///${SYRE_TEST_DB_DIR}/optuna.db'}\n"
     )
     done = syre_tune("run", str(study), "--storage", str(tmp_path / "s"), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    files = [p for p in (tmp_path / "s").rglob("*") if p.is_file()]
+    assert any(p.name.startswith("searcher-state") for p in files)
+    assert not [p for p in files if b"AB12CD" in p.read_bytes()]
+    assert "${SYRE_TEST_DB_DIR}" in (tmp_path / "s" / "o" / "study.yaml").read_text()
     loaded = optuna.load_study(study_name="o", storage=database)
     assert [t.state.name for t in loaded.trials] == ["COMPLETE"] * 3
     assert not (tmp_path / "s" / "o" / "optuna.journal").exists()

@@ -99,3 +99,36 @@ def test_a_bucket_that_does_not_exist_is_one_line(endpoint: str, tmp_path: Path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("syre-tune")]
     assert len(lines) == 1 and "cannot write there" in lines[0], done.stderr[-2000:]
+
+
+def test_credentials_in_the_storage_uri_are_written_nowhere(endpoint: str, tmp_path: Path, monkeypatch) -> None:
+    """pyarrow takes ``s3://KEY:SECRET@bucket/path``: the study runs with them (none in the
+    environment), and no byte written to the bucket or locally, nor any line printed, holds them."""
+    key, secret = "AKIASYRETESTKEY0001", "syre+test/SECRET0002"
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "benchmark: theorem4\nconfig: {gamma: 0.1, n_symmetries: 2, steps: 40, report_every: 20}\n"
+        "sweep: {sigma0: {grid: [0.1, 1.0]}}\nseeds: 2\n"
+    )
+    quoted = f"{key}:{secret.replace('+', '%2B').replace('/', '%2F')}"
+    storage = f"s3://{quoted}@syre/secret?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_EC2_METADATA_DISABLED="true", PYTHONUNBUFFERED="1")
+    runs = [
+        subprocess.run([*CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        for args in (["run", str(study), "--storage", storage], ["status", "s", "--storage", storage])
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr[-3000:]
+    fs = pafs.S3FileSystem(
+        endpoint_override=endpoint, scheme="http", region="us-east-1", access_key=key, secret_key=secret
+    )
+    written = [info.path for info in fs.get_file_info(pafs.FileSelector("syre/secret", recursive=True)) if info.is_file]
+    assert any(path.endswith("tune/tuner.pkl") for path in written) and len(written) > 20
+    texts = {path: fs.open_input_stream(path).read() for path in written}
+    texts.update({str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != study})
+    texts.update({f"output of {run.args[3]}": (run.stdout + run.stderr).encode() for run in runs})
+    for needle in {key, secret, quoted.split(":")[1]}:
+        assert not [where for where, data in texts.items() if needle.encode() in data], needle
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    assert len(results.read(uri(endpoint, "syre/secret/s"))) == 2 * 2 * 2  # trials, seeds, reports

@@ -4,8 +4,11 @@ rows of trials that failed (``error``) or that the scheduler stopped early (``st
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,46 @@ def _error_text(trial: Any) -> str:
     lines = [line.strip() for line in str(error or "unknown error").splitlines() if line.strip()]
     errors = [line for line in lines if line.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt"))]
     return (errors[-1] if errors else lines[-1])[:2000]
+
+
+INTERRUPTED = threading.Event()
+"""Set when Ctrl+C (SIGINT) reached the driver during the current ``Tuner.fit``."""
+
+
+def catch_interrupt() -> None:
+    """Note a Ctrl+C in :data:`INTERRUPTED`, then let Tune's own handler end the run gracefully (a
+    last snapshot; trials it stops look TERMINATED, so this is how the runner tells). Called from
+    the callback's ``setup``, which Tune calls after installing its handler."""
+    INTERRUPTED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    tune_handler = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        if callable(tune_handler):
+            tune_handler(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def mark_interrupted(study_dir: Location, done: int | None = None, failed: int | None = None) -> None:
+    """Record in ``status.json`` that the run was interrupted, with the trials that had finished
+    and failed when known (Tune's end of experiment, which it also calls on Ctrl+C, had marked
+    every trial it stopped TERMINATED and the study finished)."""
+    where = study_dir / layout.STATUS_FILE
+    if where.exists():
+        status = json.loads(where.read_text())
+        status.update(finished=False, interrupted=True, updated=_now())
+        if done is not None and failed is not None:
+            status.update(done=done, failed=failed, running=0, pending=status["planned"] - done - failed)
+        results.write_json_atomic(status, where)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: int | None) -> Any:
@@ -56,9 +99,10 @@ def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: i
                 "planned": planned,
                 **counts,
                 "finished": finished,
+                "interrupted": False,
                 "trial_ids": sorted(trial.trial_id for trial in trials),
                 "driver": {"host": socket.gethostname(), "pid": os.getpid()},
-                "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "updated": _now(),
             }
             results.write_json_atomic(status, study_dir / layout.STATUS_FILE)
 
@@ -69,6 +113,9 @@ def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: i
             if where >= 0:
                 table = table.set_column(where, "config.device", pa.nulls(table.num_rows, pa.string()))
             results.write_table_atomic(table, part(plan, trial.trial_id, status))
+
+        def setup(self, **info: Any) -> None:
+            catch_interrupt()
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             self._write(trials)

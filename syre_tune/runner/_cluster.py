@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from syre_tune import _secrets
 from syre_tune.study import Study
 
 AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"  # where `ray up` leaves the cluster file on the head
@@ -49,6 +50,8 @@ def ensure_ray(address: str | None) -> None:
     if address:
         _reachable(address)
         kwargs["address"] = address
+        if _secrets.environment():  # credentials taken out of a storage URI: to the workers, in memory
+            kwargs["runtime_env"] = {"env_vars": _secrets.environment()}
     else:
         kwargs["include_dashboard"] = False  # a local run listens on nothing beyond what Ray needs
     try:

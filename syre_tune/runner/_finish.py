@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from syre_tune import __version__, layout, results
+from syre_tune import __version__, _secrets, layout, results
 from syre_tune.results import Location
 from syre_tune.study import Study
 
@@ -31,6 +31,9 @@ class RunSummary:
     rows: int
     wall_s: float
     best: dict[str, Any] | None
+    interrupted: int | None = None
+    """Set when the run was interrupted (Ctrl+C): how many trials had ended (finished or failed)."""
+    planned: int = 0
 
 
 def now() -> str:
@@ -52,17 +55,26 @@ def provenance(study: Study, started: str) -> dict[str, Any]:
         "pyarrow": pa.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "command": sys.argv,
+        "command": [_secrets.redact(arg) for arg in sys.argv],
         "trials_planned": study.num_trials,
         "started": started,
     }
 
 
 def finish(
-    study: Study, study_dir: Location, record: dict[str, Any], *, trials: int, wall: float, best: dict[str, Any] | None
+    study: Study,
+    study_dir: Location,
+    record: dict[str, Any],
+    *,
+    trials: int,
+    wall: float,
+    best: dict[str, Any] | None,
+    interrupted: int | None = None,
 ) -> RunSummary:
     """After Tune ran ``trials`` trials in ``wall`` seconds: leave the dataset with exactly the
-    experiment's trials, close Optuna's orphans, and complete ``record`` (the provenance)."""
+    experiment's trials, close Optuna's orphans, and complete ``record`` (the provenance).
+    ``interrupted``: the run was stopped (Ctrl+C) with this many trials ended; a resume continues
+    it, so Optuna's running trials stay open and the provenance says it did not finish."""
     _remove_forgotten(study_dir)
     rows = results.count_rows(study_dir)
     table = results.trials(study_dir) if rows else None
@@ -70,9 +82,11 @@ def finish(
         tuple(table.trial_id[table.status == status]) if table is not None else ()
         for status in ("error", "diverged", "stopped")
     )
-    _close_orphans(study, study_dir)
+    if interrupted is None:
+        _close_orphans(study, study_dir)
+    record.pop("interrupted", None)
     record.update(
-        finished=now(),
+        **({"finished": now()} if interrupted is None else {"interrupted": now(), "finished": None}),
         wall_s=round(wall + record.get("wall_s", 0.0), 2),
         trials=trials,
         errored=list(errored),
@@ -81,7 +95,9 @@ def finish(
         rows=rows,
     )
     results.write_json_atomic(record, study_dir / layout.PROVENANCE_FILE)
-    return RunSummary(study.name, study_dir, trials, errored, diverged, stopped, rows, wall, best)
+    return RunSummary(
+        study.name, study_dir, trials, errored, diverged, stopped, rows, wall, best, interrupted, study.num_trials
+    )
 
 
 def _remove_forgotten(study_dir: Location) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from syre_tune import layout, results
 from syre_tune.benchmarks import METHOD_KNOBS
 from syre_tune.results import Location
-from syre_tune.runner._callback import status_callback
+from syre_tune.runner._callback import INTERRUPTED, mark_interrupted, status_callback
 from syre_tune.runner._cluster import RunError, check_resources, ensure_ray
 from syre_tune.runner._finish import RunSummary, finish, now, provenance
 from syre_tune.runner._trial import SETTINGS, TrialPlan, plan_for, trainable
@@ -86,7 +86,7 @@ def _optuna_storage(study: Study, study_dir: Location) -> Any:
     try:
         return layout.optuna_storage(study_dir, study.optuna_storage, create=True)
     except layout.OptunaStorageError as error:
-        raise RunError(f"--storage {error}") from None
+        raise RunError(str(error)) from None
 
 
 def sampler(name: str, seed: int) -> Any:
@@ -197,8 +197,19 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
 
 def _fit(study: Study, study_dir: Location, tuner: Any, record: dict[str, Any]) -> RunSummary:
     start = time.perf_counter()
-    grid = tuner.fit()
+    INTERRUPTED.clear()
+    try:
+        grid = tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl+C: Tune skipped its last snapshot
+        mark_interrupted(study_dir)
+        raise
     wall = time.perf_counter() - start
+    # Tune ends the run on Ctrl+C (SIGINT) after a last snapshot and returns as if it were done
+    if INTERRUPTED.is_set():
+        failed = sum(1 for result in grid if result.error is not None)
+        done = sum(1 for result in grid if result.error is None and result.metrics.get("done"))
+        mark_interrupted(study_dir, done, failed)
+        return finish(study, study_dir, record, trials=len(grid), wall=wall, best=None, interrupted=done + failed)
     best = None
     if len(study.metrics) == 1:
         try:
