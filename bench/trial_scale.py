@@ -1,12 +1,15 @@
 """A 1,000-trial study of a cheap benchmark on an embedded local Ray: trials per minute, the
 driver's memory as trials finish, and the size of what the study stored.
 
-    python bench/trial_scale.py [--trials 1000] [--seeds 4] [--keep DIR] [--trace]
+    python bench/trial_scale.py [--trials 1000] [--seeds 4] [--wave-size N] [--keep DIR] [--trace]
 
 The driver is this process (the runner runs in it, as under ``syre-tune run``). A thread samples
 its resident memory every half second together with the number of finished trials (part files
-written), so the growth per finished trial can be fitted: the driver holds no rows (trials write
-their own Parquet parts), so what grows is Ray Tune's own bookkeeping of the trials.
+written), so the growth per finished trial can be measured: the driver holds no rows (trials write
+their own Parquet parts), so what grows is Ray Tune's own bookkeeping of the trials. The headline
+is the issue's measure: driver RSS when every trial has finished minus RSS when 20 % had, divided
+by the trials finished in between; a least-squares slope and the peak are printed beside it. A
+study of more than ``wave_size`` trials runs in waves (``--wave-size``, the study key).
 
 ``--trace`` runs ``tracemalloc`` from 20 % to 80 % of the trials (it slows the run several
 times over; its rate is not the benchmark's) and prints the Python memory still held at the end
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import os
 import shutil
 import sys
 import tempfile
@@ -65,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=4, help="seeds per trial (vectorised)")
+    parser.add_argument("--wave-size", type=int, help="the study's wave_size (default: the study default)")
     parser.add_argument("--keep", help="keep the study here instead of a temporary folder")
     parser.add_argument("--trace", action="store_true", help="attribute the driver's Python memory (slow)")
     args = parser.parse_args()
@@ -79,6 +84,7 @@ def main() -> None:
         "seeds": args.seeds,
         "metric": "min_abs_delta",
         "mode": "max",
+        **({"wave_size": args.wave_size} if args.wave_size else {}),
     }
     path = work / "scale.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -115,8 +121,14 @@ def main() -> None:
     runner.shutdown()
 
     arr = np.array(samples, dtype=np.float64)
+    if os.environ.get("TRIAL_SCALE_DEBUG"):
+        for t, f, r in samples[:: max(1, len(samples) // 40)]:
+            print(f"  {t - start:6.1f} s {int(f):6d} finished {r / 2**20:7.0f} MiB")
     late = arr[arr[:, 1] >= 0.1 * args.trials]  # after the first 10 %: start-up allocations are done
     slope = np.polyfit(late[:, 1], late[:, 2], 1)[0] if len(late) > 3 else float("nan")
+    at20 = arr[arr[:, 1] >= 0.2 * args.trials]
+    at100 = arr[arr[:, 1] >= args.trials]  # every trial finished (before the study's own end reads the rows)
+    per_trial = (at100[0, 2] - at20[0, 2]) / (at100[0, 1] - at20[0, 1]) if len(at20) and len(at100) else float("nan")
     study_dir = work / "store" / "scale"
     rows_bytes = size(study_dir / "results")
     print(f"trials: {summary.trials} ({len(summary.errored)} failed), rows: {summary.rows}")
@@ -125,7 +137,10 @@ def main() -> None:
         f"driver RSS: start {rss_start / 2**20:.0f} MiB, end {rss_end / 2**20:.0f} MiB, "
         f"peak {arr[:, 2].max() / 2**20:.0f} MiB"
     )
-    print(f"driver RSS growth after the first 10% of trials: {slope / 1024:.1f} KiB per finished trial (fit)")
+    print(
+        f"driver RSS growth from 20% to 100% of the trials: {per_trial / 1024:.1f} KiB per finished trial "
+        f"(least-squares slope after 10%: {slope / 1024:.1f} KiB; waves of {loaded.wave_size})"
+    )
     print(
         f"stored: results/ {rows_bytes / 2**20:.1f} MiB in {len(list((study_dir / 'results').glob('*')))} files, "
         f"tune/ {size(study_dir / 'tune') / 2**20:.1f} MiB, all {size(study_dir) / 2**20:.1f} MiB"

@@ -1,6 +1,6 @@
 """``syre-tune``: run studies on Ray Tune, list what exists, analyse results.
 
-    syre-tune run STUDY [--smoke] [--storage DIR|URI] [--name NAME] [--address ADDR] [--overwrite]
+    syre-tune run STUDY [--smoke] [--dry-run] [--storage DIR|URI] [--name NAME] [--address ADDR] [--overwrite]
     syre-tune status NAME [--storage DIR|URI]
     syre-tune resume NAME [--storage DIR|URI] [--address ADDR]
     syre-tune list
@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace existing results of the same name")
     run.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
     run.add_argument(
+        "--dry-run", action="store_true", help="print trials, seeds, rows, Parquet size and memory; write nothing"
+    )
+    run.add_argument(
         "--download", action="store_true", help="download a missing data set into the data root (needs internet)"
     )
 
@@ -64,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default: ./{DEFAULT_STORAGE}")
     resume.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
     resume.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
+    resume.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)  # refused: one clear line
 
     commands.add_parser("list", help="list benchmarks and the studies in ./studies")
 
@@ -202,6 +206,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         studies = study_module.load(source, smoke=args.smoke, name=args.name, download=args.download)
     except study_module.StudyError as error:
         raise UsageError(str(error)) from None
+    if args.dry_run:
+        from syre_tune import sizing
+
+        for study in studies:
+            print("\n".join(sizing.describe(sizing.estimate(study))))
+        return 0
     storage = _storage(args.storage)
     targets = _targets(studies, storage, args.name, source)
     existing = [t for t in targets if t.exists()]
@@ -233,7 +243,8 @@ def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argpars
             print(f"[syre-tune] {announce(study)} -> {folder}", flush=True)
             try:
                 summary = start(study, folder, address=args.address)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # a second Ctrl+C, or one between two waves
+                runner.mark_interrupted(folder)
                 _interrupted(study.name, None, study.num_trials, resume)
                 return EXIT_INTERRUPTED
             if summary.interrupted is not None:
@@ -289,6 +300,10 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from syre_tune import results, runner
     from syre_tune import study as study_module
 
+    if args.dry_run:
+        raise UsageError(
+            "--dry-run is for run; a resume continues what exists (syre-tune status NAME shows what is left)"
+        )
     folders = _study_folders(args)
     todo = []
     for folder in folders:

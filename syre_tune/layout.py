@@ -33,11 +33,13 @@ __all__ = [
     "STATUS_FILE",
     "STUDY_FILE",
     "TUNE_DIR",
+    "WAVES_FILE",
     "is_part",
     "optuna_journal",
     "optuna_storage",
     "part_file",
     "trial_of",
+    "wave_dir",
 ]
 
 RESULTS_DIR = "results"
@@ -51,7 +53,17 @@ STATUS_FILE = "status.json"
 OPTUNA_JOURNAL = "optuna.journal"
 """A ``search: optuna`` study's Optuna trials, when the study gives no RDB URL."""
 TUNE_DIR = "tune"
-"""Ray Tune's experiment folder (checkpoints, ``tuner.pkl``)."""
+"""Ray Tune's experiment folder (checkpoints, ``tuner.pkl``); a study run in waves has one
+experiment per wave inside it, ``tune/wave-0000/``, ..., and :data:`WAVES_FILE`."""
+WAVES_FILE = "waves.json"
+"""In :data:`TUNE_DIR` of a study run in waves: the waves finished and their trials."""
+
+
+def wave_dir(index: int) -> str:
+    """The experiment folder of wave ``index`` inside :data:`TUNE_DIR`."""
+    return f"wave-{index:04d}"
+
+
 FIGURES_DIR = "figures"
 """Where ``syre-tune analyze`` writes figures and tables by default."""
 

@@ -59,6 +59,7 @@ STUDY_KEYS = {
     "scheduler": "{asha: {grace_period: 1, reduction_factor: 2, max_t: 100}}: stop poor trials early",
     "max_failures": "retries of a trial that crashed, from its last checkpoint (default 2)",
     "checkpoint_every": "checkpoint every this many reports (default 1)",
+    "wave_size": "a grid of more trials runs as successive Tune experiments of this many (default 250)",
     "resources": "{cpu: n, gpu: fraction} per trial",
     "smoke": "overrides applied with --smoke",
 }
@@ -130,6 +131,8 @@ class Study:
     """{"asha": {grace_period, reduction_factor, max_t}} or None."""
     max_failures: int = 2
     checkpoint_every: int = 1
+    wave_size: int = 250
+    """A grid search of more trials runs as successive waves (Tune experiments) of at most this many."""
 
     @property
     def seed_blocks(self) -> list[tuple[int, ...]]:
@@ -318,6 +321,7 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
     scheduler = _parse_scheduler(fail, spec.get("scheduler"), len(metrics))
     max_failures = _count(fail, "max_failures", spec.get("max_failures", 2), minimum=0)
     checkpoint_every = _count(fail, "checkpoint_every", spec.get("checkpoint_every", 1), minimum=1)
+    wave_size = _count(fail, "wave_size", spec.get("wave_size", 250), minimum=1)
     return Study(
         name=name,
         source=path,
@@ -336,6 +340,7 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
         scheduler=scheduler,
         max_failures=max_failures,
         checkpoint_every=checkpoint_every,
+        wave_size=wave_size,
         search=search,
         search_seed=search_seed,
         num_samples=num_samples,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
+
+from syre_tune import results
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "syre_tune.cli"]
@@ -56,6 +59,25 @@ def test_quickstart_writes_one_parquet_dataset_per_study(quickstart: Path) -> No
         assert provenance["rows"] == len(df) and provenance["errored"] == []
         assert (quickstart / study / "study.yaml").exists()
         assert not list((quickstart / study / "results").glob(".*tmp"))
+
+
+def test_dry_run_predicts_the_rows_and_writes_nothing(quickstart: Path, tmp_path: Path) -> None:
+    never = tmp_path / "never"
+    done = syre_tune("run", "studies/quickstart.yaml", "--smoke", "--dry-run", "--storage", str(never))
+    assert done.returncode == 0 and not never.exists(), done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    for study in ("theorem4", "tradeoff"):
+        head = next(i for i, line in enumerate(lines) if line.startswith(f"{study}: "))
+        df = results.read(quickstart / study)
+        trials = df.trial_id.nunique()
+        assert lines[head].startswith(f"{study}: {trials} trials, {df.seed.nunique()} seeds")
+        rows = int(re.search(r"rows: ([\d,]+);", lines[head + 1]).group(1).replace(",", ""))
+        assert rows == len(df)
+        number, unit = re.search(r"Parquet: about ([\d.]+) (KiB|MiB)", lines[head + 1]).groups()
+        predicted = float(number) * {"KiB": 2**10, "MiB": 2**20}[unit]
+        written = sum(p.stat().st_size for p in (quickstart / study / "results").glob("part-*"))
+        assert 0.5 < predicted / written < 3.0, (predicted, written)  # random metrics compress less
+        assert "memory per trial: about " in lines[head + 2]
 
 
 def test_theorem4_rows(quickstart: Path) -> None:
@@ -152,6 +174,8 @@ def test_list() -> None:
             "optuna.storage: holds a password (postgresql://me:***@db/x): name an environment variable instead",
         ),
         ("benchmark: theorem4\nseeds: 100000000\nseeds_per_trial: 100000000\n", "seeds: at most 1000000"),
+        ("benchmark: theorem4\nwave_size: 0\n", "wave_size: expected an integer >= 1, got 0"),
+        ("benchmark: theorem4\nwave_size: -5\n", "wave_size: expected an integer >= 1, got -5"),
     ],
 )
 def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: str | None, needle: str) -> None:
@@ -164,6 +188,27 @@ def test_bad_study_is_one_line_exit_2_nothing_written(tmp_path: Path, content: s
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr
     assert not storage.exists()
+
+
+def test_a_trial_larger_than_any_node_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    study = tmp_path / "big.yaml"  # theorem4 with d = 3000: a 72 MB basis per seed, 100 seeds a trial
+    study.write_text("benchmark: theorem4\nconfig: {n_symmetries: 3000, extra_dims: 0}\nseeds: 100\n")
+    storage = tmp_path / "storage"
+    done = syre_tune("run", str(study), "--storage", str(storage), timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("syre-tune")]
+    assert len(lines) == 1 and "a trial of big needs about " in lines[0] and "lower seeds_per_trial" in lines[0]
+    assert re.search(r"about [\d.]+ GiB \(theorem4's estimate for 100 seeds per trial\)", lines[0]), lines[0]
+    assert not storage.exists()
+
+
+def test_resume_with_dry_run_is_one_line_exit_2(tmp_path: Path) -> None:
+    done = syre_tune("resume", "x", "--dry-run", "--storage", str(tmp_path / "s"))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "syre-tune: error: --dry-run is for run; a resume continues what exists "
+        "(syre-tune status NAME shows what is left)"
+    ]
+    assert not (tmp_path / "s").exists()
 
 
 def test_existing_results_are_not_overwritten_silently(tmp_path: Path) -> None:

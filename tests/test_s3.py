@@ -82,10 +82,11 @@ def test_a_study_on_s3_storage(endpoint: str, tmp_path: Path, monkeypatch) -> No
     assert len(df) == 2 * 3 * 2 and not df.duplicated(["trial_id", "seed", "iteration"]).any()
     where = results.location(uri(endpoint, "syre/runs/s"))
     assert (where / "study.yaml").exists() and (where / "provenance.json").exists()
-    assert any(
-        info.base_name.startswith("checkpoint_")
-        for info in where.fs.get_file_info(pafs.FileSelector((where / "tune").path, recursive=True))
-    )
+    tune_files = where.fs.get_file_info(pafs.FileSelector((where / "tune").path, recursive=True))
+    names = {info.base_name for info in tune_files}
+    # Tune's records of each trial are there; the finished trials' checkpoints were removed at the end
+    assert "tuner.pkl" in names and "result.json" in names
+    assert not [name for name in names if name.startswith("checkpoint_")]
     shown = syre_tune("status", "s", "--storage", storage, cwd=tmp_path)
     assert shown.returncode == 0 and "2 done, 0 running, 0 failed, 0 pending of 2 trials" in shown.stdout
     drawn = syre_tune("analyze", uri(endpoint, "syre/runs/s"), "--out", str(tmp_path / "again"), cwd=tmp_path)
@@ -123,7 +124,7 @@ def test_credentials_in_the_storage_uri_are_written_nowhere(endpoint: str, tmp_p
         endpoint_override=endpoint, scheme="http", region="us-east-1", access_key=key, secret_key=secret
     )
     written = [info.path for info in fs.get_file_info(pafs.FileSelector("syre/secret", recursive=True)) if info.is_file]
-    assert any(path.endswith("tune/tuner.pkl") for path in written) and len(written) > 20
+    assert any(path.endswith("tune/tuner.pkl") for path in written) and len(written) > 10
     texts = {path: fs.open_input_stream(path).read() for path in written}
     texts.update({str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != study})
     texts.update({f"output of {run.args[3]}": (run.stdout + run.stderr).encode() for run in runs})

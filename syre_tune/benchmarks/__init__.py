@@ -88,6 +88,18 @@ class Benchmark:
         if check is not None:
             check(cfg)
 
+    def reports(self, cfg: Common) -> int | None:
+        """How many times a trial of ``cfg`` reports (its rows per seed), where the benchmark
+        says (its ``reports(cfg)``); None where it does not."""
+        count = getattr(self.module, "reports", None)
+        return None if count is None else int(count(cfg))
+
+    def trial_memory(self, cfg: Common) -> int | None:
+        """Bytes one trial of ``cfg`` (all its seeds) needs, where the benchmark estimates it (its
+        ``trial_memory(cfg)``); None where it does not."""
+        estimate = getattr(self.module, "trial_memory", None)
+        return None if estimate is None else int(estimate(cfg))
+
     @property
     def loss(self) -> str:
         """The metric whose NaN/inf marks a diverged run."""

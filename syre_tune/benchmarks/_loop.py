@@ -74,6 +74,12 @@ class Loop:
             self.iteration += 1
             yield step
 
+    @staticmethod
+    def reports(steps: int, every: int, initial: bool = True) -> int:
+        """How many times a loop of ``steps`` steps reporting every ``every`` reports (rows per
+        seed), with the ``initial`` report of iteration 0 a fresh run makes."""
+        return int(initial) + -(-steps // every)
+
     @property
     def due(self) -> bool:
         """Whether the step just taken is a reporting point."""

@@ -135,6 +135,11 @@ class _Tensors:
             t.copy_(state[name].to(t.device, t.dtype))
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return Loop.reports(cfg.steps, cfg.report_every)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     x, y, teacher = make_problem(cfg)
     rows = torch.arange(len(cfg.seeds), device=cfg.device).unsqueeze(-1)  # (S, 1), to gather batches

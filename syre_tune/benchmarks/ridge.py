@@ -90,6 +90,11 @@ def train_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return (residual * residual).mean(-1)
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return Loop.reports(cfg.steps, cfg.report_every)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     dtype = torch.float64  # near d = N the problem is ill-conditioned; float64 keeps GD exact
     x, y, w_star = make_problem(cfg, dtype)

@@ -71,6 +71,17 @@ class Config(Common):
         return THRESHOLDS[self.spectrum]
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return -(-cfg.steps // cfg.report_every) + 1
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs, all its seeds: per seed the spectrum term and the eigenvectors (d × d,
+    float64 as drawn and stacked, then float32), and a block of dropout masks."""
+    return len(cfg.seeds) * (40 * cfg.dim**2 + 4 * _MASK_BLOCK * cfg.dim + 64 * cfg.dim)
+
+
 def make_problem(cfg: Config, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per seed: the spectrum term (S, d, d) B or (S, d) diagonal v, and the eigenvectors
     (S, d, d) as columns (identity for the structured spectrum) with eigenvalues (S, d)."""

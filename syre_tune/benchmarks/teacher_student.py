@@ -145,6 +145,11 @@ def make_data(seed: int, cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch
     return x_train, y_train, x_test, y_test
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return Loop.reports(cfg.steps, cfg.report_every)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     # --- data: one teacher and data set per seed, stacked (K, ...)
     draws = [make_data(seed, cfg) for seed in cfg.seeds]

@@ -71,6 +71,17 @@ class Config(Common):
         return self.n_symmetries + self.extra_dims
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): every ``report_every`` steps and at the end."""
+    return -(-cfg.steps // (cfg.report_every or cfg.steps))
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs, all its seeds: per seed its basis V (float64, d × d) built, stacked and
+    held, and the N reflected copies of θ that a measurement evaluates."""
+    return len(cfg.seeds) * 8 * (3 * cfg.dim**2 + 8 * cfg.n_symmetries * cfg.dim + 16 * cfg.dim)
+
+
 def make_problem(cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
     """Per seed: an orthonormal basis V (S, d, d) whose first N columns are the symmetry axes, and
     targets t (S, d) for the non-symmetric coordinates (zero on the first N)."""

@@ -19,7 +19,8 @@ One module per job:
 - ``_cluster``: reach or start Ray; refuse a study no node (nor any the autoscaler can start) can run;
 - ``_tune``: search space, search algorithm, scheduler, progress table; ``Tuner`` and its restore;
 - ``_trial``: the worker side: a trial's typed config, its rows and part files, the checkpoint format;
-- ``_callback``: the driver's Tune callback: ``status.json`` and the ``error`` / ``stopped`` marker rows;
+- ``_callback``: the driver's Tune callback: ``status.json``, the ``error`` / ``stopped`` marker rows, Ctrl+C;
+- ``_waves``: a large grid as successive Tune experiments (flat driver memory), and their progress;
 - ``_finish``: provenance, removing forgotten trials' parts, closing Optuna's orphaned trials.
 
 The study folder's names and the Optuna storage rule are :mod:`syre_tune.layout`'s.
@@ -28,11 +29,12 @@ The study folder's names and the Optuna storage rule are :mod:`syre_tune.layout`
 from __future__ import annotations
 
 from syre_tune.runner import _cluster, _tune
+from syre_tune.runner._callback import mark_interrupted
 from syre_tune.runner._cluster import RunError, shutdown
 from syre_tune.runner._finish import RunSummary
 from syre_tune.runner._tune import can_resume, resume_study, run_study
 
-__all__ = ["RunError", "RunSummary", "can_resume", "resume_study", "run_study", "shutdown"]
+__all__ = ["RunError", "RunSummary", "can_resume", "mark_interrupted", "resume_study", "run_study", "shutdown"]
 
 # private names that tests/ and bench/ reach for
 _check_resources = _cluster.check_resources

@@ -73,8 +73,19 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: int | None) -> Any:
-    """``max_t``: the scheduler's budget in reports (a trial it stops there is not stopped early)."""
+def status_callback(
+    plan: TrialPlan,
+    study_dir: Location,
+    planned: int,
+    max_t: int | None,
+    before: dict[str, Any] | None = None,
+    last: bool = True,
+) -> Any:
+    """``max_t``: the scheduler's budget in reports (a trial it stops there is not stopped early).
+    A study run in waves: ``before`` holds the earlier waves' ``done`` and ``failed`` counts and
+    ``trial_ids``, and only the ``last`` wave's end finishes the study."""
+    before = before or {}
+    earlier = tuple(before.get("trial_ids", ()))
     from ray import tune
 
     class StatusCallback(tune.Callback):
@@ -89,18 +100,18 @@ def status_callback(plan: TrialPlan, study_dir: Location, planned: int, max_t: i
             if not force and time.monotonic() - self.written < 2.0:
                 return
             self.written = time.monotonic()
-            counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
+            counts = {"done": before.get("done", 0), "running": 0, "failed": before.get("failed", 0), "pending": 0}
             for trial in trials:
                 state = {"TERMINATED": "done", "RUNNING": "running", "ERROR": "failed"}.get(trial.status, "pending")
                 counts[state] += 1
-            counts["pending"] += max(0, planned - len(trials))
+            counts["pending"] += max(0, planned - len(earlier) - len(trials))
             status = {
                 "study": plan.study,
                 "planned": planned,
                 **counts,
-                "finished": finished,
+                "finished": finished and last,
                 "interrupted": False,
-                "trial_ids": sorted(trial.trial_id for trial in trials),
+                "trial_ids": [*earlier, *sorted(trial.trial_id for trial in trials)],
                 "driver": {"host": socket.gethostname(), "pid": os.getpid()},
                 "updated": _now(),
             }

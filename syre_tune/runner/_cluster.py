@@ -88,7 +88,9 @@ def check_resources(study: Study) -> None:
 
     need = {"CPU": study.resources.cpu, "GPU": study.resources.gpu}
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")] + _node_types()
-    if any(all(node.get(key, 0.0) >= amount for key, amount in need.items()) for node in nodes):
+    capable = [node for node in nodes if all(node.get(key, 0.0) >= amount for key, amount in need.items())]
+    if capable:
+        _check_memory(study, capable)
         return
     largest = max(nodes, key=lambda node: (node.get("GPU", 0.0), node.get("CPU", 0.0)), default={})
     raise RunError(
@@ -97,6 +99,23 @@ def check_resources(study: Study) -> None:
         f"{largest.get('GPU', 0):g} GPUs (set the study's resources, or add such nodes to the cluster; "
         f"nodes an autoscaler will start: docs/cluster.md)"
     )
+
+
+def _check_memory(study: Study, nodes: list[dict[str, float]]) -> None:
+    """Refuse a trial that needs more memory than Ray gives any node that could run it (where the
+    benchmark estimates its trials' memory and every such node states its memory)."""
+    from syre_tune import sizing
+
+    needed = sizing.trial_memory(study)
+    if needed is None or any(not node.get("memory") for node in nodes):
+        return
+    largest = max(node["memory"] for node in nodes)
+    if needed > largest:
+        raise RunError(
+            f"a trial of {study.name} needs about {sizing.size(needed)} ({study.benchmark}'s estimate for "
+            f"{study.seeds_per_trial} seeds per trial), more than the {sizing.size(int(largest))} of memory Ray "
+            f"gives the largest node that can run it: lower seeds_per_trial"
+        )
 
 
 def shutdown() -> None:

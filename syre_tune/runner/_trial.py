@@ -52,6 +52,9 @@ class TrialPlan:
     """torch threads of a trial: its CPUs (trials on one node would otherwise fight over the cores)."""
     flush_every_report: bool
     """Write the rows before every report (a scheduler may stop the trial at any report)."""
+    metrics: tuple[str, ...] = ()
+    """What a trial reports to Tune besides its step: the study's objectives (every metric is in
+    the rows; Tune keeps running statistics of each key it gets, per trial, until the run ends)."""
 
 
 def plan_for(study: Study, study_dir: Location) -> TrialPlan:
@@ -68,6 +71,7 @@ def plan_for(study: Study, study_dir: Location) -> TrialPlan:
         checkpoint_every=study.checkpoint_every,
         threads=max(1, int(study.resources.cpu)),
         flush_every_report=study.scheduler is not None,
+        metrics=tuple(study.metrics),
     )
 
 
@@ -146,7 +150,7 @@ def trainable(config: dict[str, Any], plan: TrialPlan) -> None:
         save = state is not None and (rows.diverged or reports % plan.checkpoint_every == 0)
         if save or rows.diverged or plan.flush_every_report:
             flush()  # the rows first: a checkpoint never claims rows that are not written
-        payload = {"step": iteration, **means, "diverged": rows.diverged}
+        payload = {"step": iteration, **{name: means[name] for name in plan.metrics}}
         if save:
             with tempfile.TemporaryDirectory() as folder:
                 torch.save(state() if callable(state) else state, Path(folder) / STATE_FILE)

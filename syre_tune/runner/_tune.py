@@ -11,10 +11,12 @@ from typing import Any
 from syre_tune import layout, results
 from syre_tune.benchmarks import METHOD_KNOBS
 from syre_tune.results import Location
+from syre_tune.runner import _waves
 from syre_tune.runner._callback import INTERRUPTED, mark_interrupted, status_callback
 from syre_tune.runner._cluster import RunError, check_resources, ensure_ray
 from syre_tune.runner._finish import RunSummary, finish, now, provenance
 from syre_tune.runner._trial import SETTINGS, TrialPlan, plan_for, trainable
+from syre_tune.runner._waves import Wave
 from syre_tune.study import Study
 
 _KNOBS = frozenset(knob for knobs in METHOD_KNOBS.values() for knob in knobs)
@@ -39,19 +41,16 @@ def settings(points: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | Non
     return labels
 
 
-def _search_space(study: Study) -> dict[str, Any]:
+def _search_space(study: Study, wave: Wave) -> dict[str, Any]:
     from ray import tune
 
     # Each grid point carries its settings label beside its values (the trial leaves it out).
     labels = settings(study.points, study.fixed)
-    points = [{**point, SETTINGS: label} for point, label in zip(study.points, labels)]
+    points = [{**study.points[i], SETTINGS: labels[i]} for i in wave.points]
     if study.search == "optuna":  # one point and one seed block; Optuna samples the rest
         space: dict[str, Any] = {"point": points[0], "seed_block": 0}
     else:
-        space = {
-            "point": tune.grid_search(points),
-            "seed_block": tune.grid_search(list(range(len(study.seed_blocks)))),
-        }
+        space = {"point": tune.grid_search(points), "seed_block": tune.grid_search(list(wave.blocks))}
     for axis in study.sampled:
         if axis.kind == "uniform":
             space[axis.key] = tune.uniform(axis.low, axis.high)
@@ -147,17 +146,16 @@ def _trainable_for(study: Study, plan: TrialPlan) -> Any:
     )
 
 
-def _storage_kwargs(study_dir: Location) -> dict[str, Any]:
-    if study_dir.local is not None:
-        return {"storage_path": str(study_dir.local)}
-    return {"storage_path": study_dir.path, "storage_filesystem": study_dir.fs}
+def _storage_kwargs(where: Location) -> dict[str, Any]:
+    if where.local is not None:
+        return {"storage_path": str(where.local)}
+    return {"storage_path": where.path, "storage_filesystem": where.fs}
 
 
 def run_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
-    """Run every trial of ``study`` through Ray Tune; rows land in ``study_dir/results``."""
+    """Run every trial of ``study`` through Ray Tune (a large grid in waves: :mod:`._waves`);
+    rows land in ``study_dir/results``."""
     import yaml
-    from ray import tune
-    from ray.tune.logger import JsonLoggerCallback
 
     ensure_ray(address)
     check_resources(study)
@@ -166,81 +164,154 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
     results.write_text_atomic(yaml.safe_dump(study.spec, sort_keys=False), study_dir / layout.STUDY_FILE)
     results.write_json_atomic(record, study_dir / layout.PROVENANCE_FILE)
     study_dir.fs.create_dir((study_dir / layout.RESULTS_DIR).path, recursive=True)
-    plan = plan_for(study, study_dir)
-    several = len(study.metrics) > 1
-    tuner = tune.Tuner(
+    return _run_waves(study, study_dir, record, {}, restore=False, verbose=verbose, search_alg=search_alg)
+
+
+def _new_tuner(
+    study: Study,
+    study_dir: Location,
+    plan: TrialPlan,
+    wave: Wave,
+    several: bool,
+    callback: Any,
+    verbose: int,
+    search_alg: Any,
+) -> Any:
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    objectives = len(study.metrics) > 1
+    where, name = _waves.experiment(study_dir, wave, several)
+    return tune.Tuner(
         _trainable_for(study, plan),
-        param_space=_search_space(study),
+        param_space=_search_space(study, wave),
         tune_config=tune.TuneConfig(
-            metric=None if several else study.metric,
-            mode=None if several else study.mode,
+            metric=None if objectives else study.metric,
+            mode=None if objectives else study.mode,
             num_samples=study.num_samples,
-            search_alg=search_alg,
+            search_alg=search_alg if search_alg is not None else _search_alg(study, study_dir),
             scheduler=_scheduler(study),
             max_concurrent_trials=(study.max_concurrent or None) if study.search != "optuna" else None,
             reuse_actors=True,  # one worker process runs many trials: torch is imported once
         ),
         run_config=tune.RunConfig(
-            name=layout.TUNE_DIR,
+            name=name,
             verbose=verbose,
             progress_reporter=_progress_reporter(study),
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
-            # the last two checkpoints of each trial (with one, every checkpoint would force a
-            # snapshot of the whole experiment's state: quadratic in the number of trials)
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[status_callback(plan, study_dir, study.num_trials, _max_t(study)), JsonLoggerCallback()],
-            **_storage_kwargs(study_dir),
+            # Every checkpoint is kept while the wave runs (:func:`._waves.drop_checkpoints` removes
+            # those of its finished trials when it ends). With num_to_keep=K, Ray deletes the
+            # checkpoint its last saved experiment snapshot names when a trial registers its K-th
+            # checkpoint after that snapshot, and only then forces a new snapshot, written by a
+            # background thread: a driver killed in between left a snapshot no resume can restore
+            # ("Could not recover from checkpoint as it does not exist on storage anymore").
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            callbacks=[callback, JsonLoggerCallback()],
+            **_storage_kwargs(where),
         ),
     )
-    return _fit(study, study_dir, tuner, record)
 
 
-def _fit(study: Study, study_dir: Location, tuner: Any, record: dict[str, Any]) -> RunSummary:
+def _restored_tuner(study: Study, study_dir: Location, plan: TrialPlan, wave: Wave, several: bool) -> Any:
+    from ray import tune
+
+    where, name = _waves.experiment(study_dir, wave, several)
+    folder = where / name
+    return tune.Tuner.restore(
+        str(folder.local) if folder.local is not None else folder.path,
+        _trainable_for(study, plan),
+        resume_unfinished=True,
+        resume_errored=True,
+        storage_filesystem=None if folder.local is not None else folder.fs,
+    )
+
+
+def _run_waves(
+    study: Study,
+    study_dir: Location,
+    record: dict[str, Any],
+    progress: dict[str, Any],
+    *,
+    restore: bool,
+    verbose: int,
+    search_alg: Any = None,
+) -> RunSummary:
+    """Run the study's waves from the first unfinished one (restoring its experiment when
+    ``restore`` and it has one); ``progress`` is :func:`._waves.progress`."""
+    plan = plan_for(study, study_dir)
+    planned = _waves.waves(study)
+    several = len(planned) > 1
     start = time.perf_counter()
+    best, trials = progress.get("best"), len(progress.get("trial_ids", ()))
+    for wave in planned[progress.get("done", 0) :]:
+        where, name = _waves.experiment(study_dir, wave, several)
+        if restore and (where / name / "tuner.pkl").exists():
+            tuner = _restored_tuner(study, study_dir, plan, wave, several)
+        else:
+            last = wave.index == len(planned) - 1
+            callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), _waves.counts(progress), last)
+            tuner = _new_tuner(study, study_dir, plan, wave, several, callback, verbose, search_alg)
+        restore, search_alg = False, None
+        grid = _fit(study_dir, tuner)
+        trials += len(grid)
+        if INTERRUPTED.is_set():  # Tune ended the run on Ctrl+C after a last snapshot, as if it were done
+            failed = progress.get("trials_failed", 0) + sum(1 for result in grid if result.error is not None)
+            done = progress.get("trials_done", 0) + sum(
+                1 for result in grid if result.error is None and result.metrics.get("done")
+            )
+            mark_interrupted(study_dir, done, failed)
+            wall = time.perf_counter() - start
+            return finish(study, study_dir, record, trials=trials, wall=wall, best=None, interrupted=done + failed)
+        best = _better(study, best, _best(study, grid))
+        _waves.drop_checkpoints(grid)
+        if several:
+            progress = _waves.finished(study_dir, progress, best)
+        del tuner, grid
+        _waves.release_memory()
+    return finish(study, study_dir, record, trials=trials, wall=time.perf_counter() - start, best=best)
+
+
+def _fit(study_dir: Location, tuner: Any) -> Any:
     INTERRUPTED.clear()
     try:
-        grid = tuner.fit()
+        return tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl+C: Tune skipped its last snapshot
         mark_interrupted(study_dir)
         raise
-    wall = time.perf_counter() - start
-    # Tune ends the run on Ctrl+C (SIGINT) after a last snapshot and returns as if it were done
-    if INTERRUPTED.is_set():
-        failed = sum(1 for result in grid if result.error is not None)
-        done = sum(1 for result in grid if result.error is None and result.metrics.get("done"))
-        mark_interrupted(study_dir, done, failed)
-        return finish(study, study_dir, record, trials=len(grid), wall=wall, best=None, interrupted=done + failed)
-    best = None
-    if len(study.metrics) == 1:
-        try:
-            best_result = grid.get_best_result(metric=study.metric, mode=study.mode, filter_nan_and_inf=True)
-            best = {"config": best_result.config, study.metric: best_result.metrics.get(study.metric)}
-        except (RuntimeError, ValueError):
-            pass
-    return finish(study, study_dir, record, trials=len(grid), wall=wall, best=best)
+
+
+def _best(study: Study, grid: Any) -> dict[str, Any] | None:
+    if len(study.metrics) > 1:
+        return None
+    try:
+        result = grid.get_best_result(metric=study.metric, mode=study.mode, filter_nan_and_inf=True)
+    except (RuntimeError, ValueError):
+        return None
+    return {"config": result.config, study.metric: result.metrics.get(study.metric)}
+
+
+def _better(study: Study, one: dict[str, Any] | None, other: dict[str, Any] | None) -> dict[str, Any] | None:
+    if one is None or other is None:
+        return one or other
+    pick = max if study.mode == "max" else min
+    return pick(one, other, key=lambda best: best[study.metric])
 
 
 def can_resume(study_dir: Location) -> bool:
     """Whether ``study_dir`` holds a Tune experiment that ``resume_study`` can continue."""
-    return (study_dir / layout.TUNE_DIR / "tuner.pkl").exists() and (study_dir / layout.STUDY_FILE).exists()
+    return (study_dir / layout.STUDY_FILE).exists() and (
+        (study_dir / layout.TUNE_DIR / "tuner.pkl").exists()
+        or (study_dir / layout.TUNE_DIR / layout.WAVES_FILE).exists()
+        or (study_dir / layout.TUNE_DIR / layout.wave_dir(0) / "tuner.pkl").exists()
+    )
 
 
 def resume_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
     """Finish an interrupted study (``Tuner.restore``): unfinished trials continue from their last
-    checkpoint, failed ones are retried, an Optuna search continues from its storage."""
-    from ray import tune
-
+    checkpoint, failed ones are retried, an Optuna search continues from its storage; a study
+    run in waves then runs the waves that had not started."""
     ensure_ray(address)
     check_resources(study)
     record = json.loads((study_dir / layout.PROVENANCE_FILE).read_text())
     record.setdefault("resumed", []).append(now())
-    plan = plan_for(study, study_dir)
-    tune_dir = study_dir / layout.TUNE_DIR
-    tuner = tune.Tuner.restore(
-        str(tune_dir.local) if tune_dir.local is not None else tune_dir.path,
-        _trainable_for(study, plan),
-        resume_unfinished=True,
-        resume_errored=True,
-        storage_filesystem=None if tune_dir.local is not None else tune_dir.fs,
-    )
-    return _fit(study, study_dir, tuner, record)
+    return _run_waves(study, study_dir, record, _waves.progress(study_dir), restore=True, verbose=verbose)

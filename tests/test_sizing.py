@@ -1,0 +1,53 @@
+"""Pre-flight sizing: the rows a benchmark says a trial reports equal the reports it makes (counted
+on real runs), and a dry run's estimate of a study adds them up over its trials and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syre_tune import benchmarks, sizing, study
+
+CASES = [
+    ("theorem4", {"steps": 50, "report_every": 0}),
+    ("theorem4", {"steps": 50, "report_every": 20}),
+    ("theorem4", {"steps": 60, "report_every": 20}),
+    ("symmetry_objective", {"steps": 50, "report_every": 20, "dim": 8}),
+    ("symmetry_objective", {"steps": 40, "report_every": 20, "dim": 8}),
+    ("ridge", {"steps": 25, "report_every": 10, "dim": 8, "train_size": 16}),
+    ("teacher_student", {"steps": 7, "report_every": 3}),
+    ("reparam_regression", {"steps": 9, "report_every": 4, "dim": 6, "train_size": 16, "batch_size": 4}),
+]
+
+
+@pytest.mark.parametrize(("name", "values"), CASES, ids=[f"{n}-{v['steps']}-{v['report_every']}" for n, v in CASES])
+def test_reports_is_the_number_of_reports_a_trial_makes(name: str, values: dict) -> None:
+    bench = benchmarks.get(name)
+    cfg = bench.make_config({**values, "seeds": (0, 1), "sigma0": 0.5, "gamma": 0.1})
+    calls: list[int] = []
+    bench.run(cfg, lambda iteration, metrics, state=None: calls.append(iteration))
+    assert bench.reports(cfg) == len(calls) == len(set(calls))
+
+
+def test_a_benchmark_that_does_not_say_is_unknown_not_guessed(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("benchmark: mode_connectivity\nseeds: 4\n")
+    (loaded,) = study.load(path)
+    found = sizing.estimate(loaded)
+    assert (found.rows, found.parquet_bytes, found.trial_memory) == (None, None, None)
+    assert "rows: unknown" in sizing.describe(found)[1]
+
+
+def test_estimate_adds_up_points_seed_blocks_and_reports(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "benchmark: theorem4\nconfig: {report_every: 10}\nsweep: {steps: {grid: [10, 30]}}\n"
+        "seeds: 7\nseeds_per_trial: 3\ncheckpoint_every: 2\n"
+    )
+    (loaded,) = study.load(path)
+    found = sizing.estimate(loaded)
+    assert (found.trials, found.seeds, found.seeds_per_trial) == (6, 7, 3)  # 2 points x 3 blocks (3, 3, 1 seeds)
+    assert found.rows == (1 + 3) * 7
+    dim = 4 + 4
+    assert found.trial_memory == 3 * 8 * (3 * dim**2 + 8 * 4 * dim + 16 * dim)  # the largest block's
