@@ -19,7 +19,7 @@ from syre_tune import results, study
 from syre_tune.runner import _waves
 
 CLI = [sys.executable, "-m", "syre_tune.cli"]
-LONG = 500_000  # theorem4 steps: about 15 s
+LONG = 300_000  # theorem4 steps: about 9 s
 
 
 def load(tmp_path: Path, text: str) -> study.Study:
@@ -66,13 +66,15 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_study_in_waves_interrupted_in_its_last_wave_then_resumed(tmp_path: Path) -> None:
-    """Three trials, one per wave; Ctrl+C while the third (long) runs; resume runs only that one."""
+    """Three trials, one per wave; Ctrl+C while the third (long) runs: the run says so (trials
+    finished, the resume command), draws no figures, exits 130, and ``status`` shows it; the
+    printed resume runs only the third trial, and the dataset ends exactly once."""
     (tmp_path / "s.yaml").write_text(
         "benchmark: theorem4\nconfig: {gamma: 0.1, sigma0: 1.0, n_symmetries: 2}\n"
         f"sweep: {{steps: {{grid: [40, 60, {LONG}]}}}}\nseeds: 2\nwave_size: 1\n"
     )
     driver = subprocess.Popen(
-        [*CLI, "run", "s.yaml", "--storage", "store", "--no-analyze"],
+        [*CLI, "run", "s.yaml", "--storage", "store"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
@@ -91,7 +93,18 @@ def test_a_study_in_waves_interrupted_in_its_last_wave_then_resumed(tmp_path: Pa
     os.killpg(driver.pid, signal.SIGINT)
     out, err = driver.communicate(timeout=120)
     assert driver.returncode == 130, err[-3000:]
-    assert "[syre-tune] s: interrupted: 2 of 3 trials finished; no figures drawn. Finish it with:" in err
+    ours = [line.strip() for line in err.splitlines() if "syre-tune" in line]
+    assert "[syre-tune] s: interrupted: 2 of 3 trials finished; no figures drawn. Finish it with:" in ours, err
+    assert "syre-tune resume s --storage store" in ours
+    assert " rows in " not in out  # not reported as a finished study
+    assert not (study_dir / "figures").exists()
+    status = json.loads((study_dir / "status.json").read_text())
+    assert (status["finished"], status["interrupted"], status["done"], status["pending"]) == (False, True, 2, 1)
+    provenance = json.loads((study_dir / "provenance.json").read_text())
+    assert provenance["finished"] is None and provenance["interrupted"]
+    shown = run(tmp_path, "status", "s", "--storage", "store")
+    assert "2 done, 0 running, 0 failed, 1 pending of 3 trials" in shown.stdout
+    assert "interrupted (Ctrl+C): finish it with  syre-tune resume s --storage store" in shown.stdout
     waves = json.loads((study_dir / "tune" / "waves.json").read_text())
     assert waves["done"] == 2 and len(waves["trial_ids"]) == 2
     # the finished waves' checkpoints are gone
@@ -101,7 +114,8 @@ def test_a_study_in_waves_interrupted_in_its_last_wave_then_resumed(tmp_path: Pa
     resumed = run(tmp_path, "resume", "s", "--storage", "store", "--no-analyze")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     status = json.loads((study_dir / "status.json").read_text())
-    assert (status["finished"], status["done"], status["pending"], len(status["trial_ids"])) == (True, 3, 0, 3)
+    assert (status["finished"], status["interrupted"], status["done"], status["pending"]) == (True, False, 3, 0)
+    assert len(status["trial_ids"]) == 3
     df = results.read(study_dir)
     assert not df.duplicated(["trial_id", "seed", "iteration"]).any()
     assert df.groupby("config.steps").size().to_dict() == {40: 2, 60: 2, LONG: 2}  # one report per seed

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from syre_tune import layout, results
 from syre_tune.results import Location
+from syre_tune.runner import _waves
 from syre_tune.runner._trial import TrialPlan, part, row_buffer
 
 
@@ -33,6 +34,8 @@ def _error_text(trial: Any) -> str:
     return (errors[-1] if errors else lines[-1])[:2000]
 
 
+TRIM_EVERY = 50
+"""Trials completed between two returns of the driver's freed heap to the system."""
 INTERRUPTED = threading.Event()
 """Set when Ctrl+C (SIGINT) reached the driver during the current ``Tuner.fit``."""
 
@@ -94,6 +97,7 @@ def status_callback(
 
         def __init__(self) -> None:
             self.written = 0.0
+            self.completed = 0
             self.stopped: set[str] = set()
 
         def _write(self, trials: list[Any], finished: bool = False, force: bool = False) -> None:
@@ -138,6 +142,9 @@ def status_callback(
                 self.stopped.add(trial.trial_id)
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self.completed += 1
+            if self.completed % TRIM_EVERY == 0:
+                _waves.trim_heap()
             try:
                 if trial.num_failures:  # it failed before (error rows may be there), and finished now
                     part(plan, trial.trial_id, "error").remove()

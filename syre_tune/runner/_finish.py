@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from syre_tune import __version__, _secrets, layout, results
 from syre_tune.results import Location
+from syre_tune.runner import _waves
 from syre_tune.study import Study
 
 
@@ -96,6 +97,7 @@ def finish(
     )
     results.write_json_atomic(record, study_dir / layout.PROVENANCE_FILE)
     pa.default_memory_pool().release_unused()  # what reading the dataset back took
+    _waves.release_memory()
     return RunSummary(
         study.name, study_dir, trials, errored, diverged, stopped, rows, wall, best, interrupted, study.num_trials
     )

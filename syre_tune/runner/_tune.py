@@ -31,7 +31,8 @@ def settings(points: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | Non
     vary between points, ``key=value`` in the point's order (``method=syre gamma=0.1 sigma0=2``).
     A key the point leaves unset (or None) is not shown, nor a knob its method does not read."""
     fixed = fixed or {}
-    varying = {key for point in points for key in point if len({str(p.get(key)) for p in points}) > 1}
+    keys = {key for point in points for key in point}  # linear in the points: a study may have 100,000
+    varying = {key for key in keys if len({str(point.get(key)) for point in points}) > 1}
     labels = []
     for point in points:
         method = point.get("method", fixed.get("method"))

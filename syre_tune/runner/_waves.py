@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import itertools
 import json
@@ -107,11 +108,20 @@ def drop_checkpoints(grid: Any) -> None:
 
 
 def release_memory() -> None:
-    """Collect the finished wave's objects and hand the freed heap back to the system (glibc's
-    ``malloc_trim``; without it the process keeps the pages, and its RSS grows wave after wave)."""
+    """Collect the finished wave's objects and hand the freed heap back to the system."""
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Hand freed heap pages back to the system: glibc's ``malloc_trim`` (without it the process
+    keeps them, and its RSS grows with every trial Tune starts and forgets); nothing elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
     name = ctypes.util.find_library("c")
-    if name:
-        trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
-        if trim is not None:
-            trim(0)
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
