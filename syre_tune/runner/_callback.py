@@ -81,14 +81,13 @@ def status_callback(
     study_dir: Location,
     planned: int,
     max_t: int | None,
-    before: dict[str, Any] | None = None,
+    waves: bool = False,
     last: bool = True,
 ) -> Any:
     """``max_t``: the scheduler's budget in reports (a trial it stops there is not stopped early).
-    A study run in waves: ``before`` holds the earlier waves' ``done`` and ``failed`` counts and
-    ``trial_ids``, and only the ``last`` wave's end finishes the study."""
-    before = before or {}
-    earlier = tuple(before.get("trial_ids", ()))
+    A study run in ``waves`` counts the earlier waves' trials too (read from ``waves.json`` when
+    the wave starts, not kept in the callback, which Tune pickles with each wave's experiment),
+    and only the ``last`` wave's end finishes the study."""
     from ray import tune
 
     class StatusCallback(tune.Callback):
@@ -99,11 +98,17 @@ def status_callback(
             self.written = 0.0
             self.completed = 0
             self.stopped: set[str] = set()
+            self.before: dict[str, Any] = {}
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {**self.__dict__, "before": {}}
 
         def _write(self, trials: list[Any], finished: bool = False, force: bool = False) -> None:
             if not force and time.monotonic() - self.written < 2.0:
                 return
             self.written = time.monotonic()
+            before = self.before
+            earlier = before.get("trial_ids", [])
             counts = {"done": before.get("done", 0), "running": 0, "failed": before.get("failed", 0), "pending": 0}
             for trial in trials:
                 state = {"TERMINATED": "done", "RUNNING": "running", "ERROR": "failed"}.get(trial.status, "pending")
@@ -131,6 +136,7 @@ def status_callback(
 
         def setup(self, **info: Any) -> None:
             catch_interrupt()
+            self.before = _waves.counts(_waves.progress(study_dir)) if waves else {}
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             self._write(trials)

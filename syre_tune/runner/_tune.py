@@ -250,7 +250,7 @@ def _run_waves(
             tuner = _restored_tuner(study, study_dir, plan, wave, several)
         else:
             last = wave.index == len(planned) - 1
-            callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), _waves.counts(progress), last)
+            callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
             tuner = _new_tuner(study, study_dir, plan, wave, several, callback, verbose, search_alg)
         restore, search_alg = False, None
         grid = _fit(study_dir, tuner)
