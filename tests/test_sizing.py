@@ -18,10 +18,26 @@ CASES = [
     ("ridge", {"steps": 25, "report_every": 10, "dim": 8, "train_size": 16}),
     ("teacher_student", {"steps": 7, "report_every": 3}),
     ("reparam_regression", {"steps": 9, "report_every": 4, "dim": 6, "train_size": 16, "batch_size": 4}),
+    (
+        "fcn_collapse",
+        {"width": 8, "steps": 5, "report_every": 2, "train_size": 100, "test_size": 50, "rank_samples": 50},
+    ),
+    ("low_capacity_init", {"width": 8, "steps": 5, "report_every": 2, "eval_size": 50, "test_size": 50}),
+    (
+        "vit_cifar",
+        {"dataset": "synthetic_cifar10", "train_size": 64, "test_size": 32, "eval_size": 32, "batch_size": 16}
+        | {"dim": 12, "depth": 1, "heads": 3, "head_dim": 4, "mlp_dim": 10, "patch": 8, "steps": 5, "report_every": 2},
+    ),
+    ("ntk_rank", {"hidden": 8, "points": 50, "steps": 3, "collapsed": (0, 2, 4)}),
+    (
+        "mode_connectivity",
+        {"hidden": (8,), "steps": 5, "report_every": 2, "lambdas": 3, "test_size": 40}
+        | {"train_size": 100, "batch_size": 20},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "values"), CASES, ids=[f"{n}-{v['steps']}-{v['report_every']}" for n, v in CASES])
+@pytest.mark.parametrize(("name", "values"), CASES, ids=[f"{n}-{v['steps']}-{v.get('report_every')}" for n, v in CASES])
 def test_reports_is_the_number_of_reports_a_trial_makes(name: str, values: dict) -> None:
     bench = benchmarks.get(name)
     cfg = bench.make_config({**values, "seeds": (0, 1), "sigma0": 0.5, "gamma": 0.1})
@@ -32,7 +48,7 @@ def test_reports_is_the_number_of_reports_a_trial_makes(name: str, values: dict)
 
 def test_a_benchmark_that_does_not_say_is_unknown_not_guessed(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
-    path.write_text("benchmark: mode_connectivity\nseeds: 4\n")
+    path.write_text("benchmark: vae_posterior_collapse\nconfig: {dataset: digits}\nseeds: 4\n")
     (loaded,) = study.load(path)
     found = sizing.estimate(loaded)
     assert (found.rows, found.parquet_bytes, found.trial_memory) == (None, None, None)

@@ -136,6 +136,12 @@ def covariance_spectrum(features: torch.Tensor) -> torch.Tensor:
     return torch.linalg.svdvals(centred).square() / (features.shape[-2] - 1)
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end, then one per
+    eigenvalue of the first layer's spectrum (``width``)."""
+    return Loop.reports(cfg.steps, cfg.report_every) + cfg.width
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     alpha = cfg.input_scale

@@ -180,6 +180,11 @@ def distinct_units(weights: torch.Tensor, rtol: float) -> torch.Tensor:
     return (labels == torch.arange(units, device=w.device)).sum(-1)
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return Loop.reports(cfg.steps, cfg.report_every)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     build = build_model(data.input_dim, cfg.width, data.num_classes, cfg.collapsed)

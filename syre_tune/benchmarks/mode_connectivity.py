@@ -150,6 +150,12 @@ def loss_barrier(lams: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
     return (losses - linear).max(0).values
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): every ``report_every`` and at the end of training, then one
+    per point of the interpolation curve (``lambdas``)."""
+    return Loop.reports(cfg.steps, cfg.report_every, initial=False) + cfg.lambdas
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     pairs = len(cfg.seeds)

@@ -174,6 +174,11 @@ def ranks(gradients: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Ten
     return hermitian_rank(ntk, rtol), hermitian_rank(moment, rtol)
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): one per collapsed-neuron count."""
+    return len(cfg.collapsed)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     pool_x = torch.cat([data.x_train, data.x_test]).flatten(1)

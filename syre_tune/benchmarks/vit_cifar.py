@@ -248,6 +248,11 @@ def check(cfg: Config) -> None:
     check_vision(cfg, lambda parts: ViT(cfg, 10, parts))
 
 
+def reports(cfg: Config) -> int:
+    """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
+    return Loop.reports(cfg.steps, cfg.report_every)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     data = load_data(cfg)
     alpha = cfg.input_scale
