@@ -19,7 +19,7 @@ from syre_tune import results, study
 from syre_tune.runner import _waves
 
 CLI = [sys.executable, "-m", "syre_tune.cli"]
-LONG = 300_000  # theorem4 steps: about 9 s
+LONG = 250_000  # theorem4 steps: about 7 s
 
 
 def load(tmp_path: Path, text: str) -> study.Study:
