@@ -97,9 +97,7 @@ def machine_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def size(count: int | None) -> str:
-    if count is None:
-        return "unknown (the benchmark does not estimate it)"
+def size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if count < 1024 or unit == "TiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
@@ -109,9 +107,15 @@ def size(count: int | None) -> str:
 
 def describe(found: Estimate) -> list[str]:
     """The lines ``--dry-run`` prints for one study."""
-    rows = "unknown (the benchmark does not say how often it reports)" if found.rows is None else f"{found.rows:,}"
+    if found.rows is None:
+        rows = "rows: unknown, Parquet: unknown (the benchmark does not say how often it reports)"
+    else:
+        rows = f"rows: {found.rows:,}; Parquet: about {size(found.parquet_bytes)}"
+    memory = "unknown (the benchmark does not estimate it)"
+    if found.trial_memory is not None:
+        memory = f"about {size(found.trial_memory)}"
     return [
         f"{found.study}: {found.trials:,} trials, {found.seeds:,} seeds ({found.seeds_per_trial:,} per trial)",
-        f"  rows: {rows}; Parquet: about {size(found.parquet_bytes)}",
-        f"  memory per trial: about {size(found.trial_memory)} (this machine: {size(machine_memory())})",
+        f"  {rows}",
+        f"  memory per trial: {memory} (this machine: {size(machine_memory())})",
     ]
