@@ -43,8 +43,8 @@ INTERRUPTED = threading.Event()
 def catch_interrupt() -> None:
     """Note a Ctrl+C in :data:`INTERRUPTED`, then let Tune's own handler end the run gracefully (a
     last snapshot; trials it stops look TERMINATED, so this is how the runner tells). Called from
-    the callback's ``setup``, which Tune calls after installing its handler."""
-    INTERRUPTED.clear()
+    the callback's ``setup``, which Tune calls after installing its handler (the runner clears
+    :data:`INTERRUPTED` before each ``fit``)."""
     if threading.current_thread() is not threading.main_thread():
         return
     tune_handler = signal.getsignal(signal.SIGINT)

@@ -96,8 +96,7 @@ def finish(
         rows=rows,
     )
     results.write_json_atomic(record, study_dir / layout.PROVENANCE_FILE)
-    pa.default_memory_pool().release_unused()  # what reading the dataset back took
-    _waves.release_memory()
+    _waves.release_memory()  # what reading the dataset back took
     return RunSummary(
         study.name, study_dir, trials, errored, diverged, stopped, rows, wall, best, interrupted, study.num_trials
     )

@@ -42,11 +42,10 @@ def settings(points: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | Non
     return labels
 
 
-def _search_space(study: Study, wave: Wave) -> dict[str, Any]:
+def _search_space(study: Study, wave: Wave, labels: Sequence[str]) -> dict[str, Any]:
     from ray import tune
 
     # Each grid point carries its settings label beside its values (the trial leaves it out).
-    labels = settings(study.points, study.fixed)
     points = [{**study.points[i], SETTINGS: labels[i]} for i in wave.points]
     if study.search == "optuna":  # one point and one seed block; Optuna samples the rest
         space: dict[str, Any] = {"point": points[0], "seed_block": 0}
@@ -62,12 +61,12 @@ def _search_space(study: Study, wave: Wave) -> dict[str, Any]:
     return space
 
 
-def _progress_reporter(study: Study) -> Any:
+def _progress_reporter(study: Study, labels: Sequence[str]) -> Any:
     """A trial table of each trial's own settings (one ``settings`` column, not a column per key
-    padded with None where a point does not set it), the sampled axes and the seed block."""
+    padded with None where a point does not set it; ``labels``: :func:`settings`), the sampled
+    axes and the seed block."""
     from ray.tune import CLIReporter
 
-    labels = settings(study.points, study.fixed)
     columns = {f"point/{SETTINGS}": "settings"} if any(labels) else {}
     columns.update({axis.key: axis.key for axis in study.sampled})
     if len(study.seed_blocks) > 1 and study.search != "optuna":
@@ -173,19 +172,21 @@ def _new_tuner(
     study_dir: Location,
     plan: TrialPlan,
     wave: Wave,
-    several: bool,
+    experiment: tuple[Location, str],
+    labels: Sequence[str],
     callback: Any,
     verbose: int,
     search_alg: Any,
 ) -> Any:
+    """A fresh Tune experiment for ``wave``, named ``experiment`` (:func:`._waves.experiment`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
     objectives = len(study.metrics) > 1
-    where, name = _waves.experiment(study_dir, wave, several)
+    where, name = experiment
     return tune.Tuner(
         _trainable_for(study, plan),
-        param_space=_search_space(study, wave),
+        param_space=_search_space(study, wave, labels),
         tune_config=tune.TuneConfig(
             metric=None if objectives else study.metric,
             mode=None if objectives else study.mode,
@@ -198,7 +199,7 @@ def _new_tuner(
         run_config=tune.RunConfig(
             name=name,
             verbose=verbose,
-            progress_reporter=_progress_reporter(study),
+            progress_reporter=_progress_reporter(study, labels),
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             # Every checkpoint is kept while the wave runs (:func:`._waves.drop_checkpoints` removes
             # those of its finished trials when it ends). With num_to_keep=K, Ray deletes the
@@ -213,11 +214,9 @@ def _new_tuner(
     )
 
 
-def _restored_tuner(study: Study, study_dir: Location, plan: TrialPlan, wave: Wave, several: bool) -> Any:
+def _restored_tuner(study: Study, plan: TrialPlan, folder: Location) -> Any:
     from ray import tune
 
-    where, name = _waves.experiment(study_dir, wave, several)
-    folder = where / name
     return tune.Tuner.restore(
         str(folder.local) if folder.local is not None else folder.path,
         _trainable_for(study, plan),
@@ -242,16 +241,17 @@ def _run_waves(
     plan = plan_for(study, study_dir)
     planned = _waves.waves(study)
     several = len(planned) > 1
+    labels = settings(study.points, study.fixed)  # once: a grid may have 100,000 points
     start = time.perf_counter()
     best, trials = progress.get("best"), len(progress.get("trial_ids", ()))
     for wave in planned[progress.get("done", 0) :]:
-        where, name = _waves.experiment(study_dir, wave, several)
+        where, name = experiment = _waves.experiment(study_dir, wave, several)
         if restore and (where / name / "tuner.pkl").exists():
-            tuner = _restored_tuner(study, study_dir, plan, wave, several)
+            tuner = _restored_tuner(study, plan, where / name)
         else:
             last = wave.index == len(planned) - 1
             callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
-            tuner = _new_tuner(study, study_dir, plan, wave, several, callback, verbose, search_alg)
+            tuner = _new_tuner(study, study_dir, plan, wave, experiment, labels, callback, verbose, search_alg)
         restore, search_alg = False, None
         grid = _fit(study_dir, tuner)
         trials += len(grid)

@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from syre_tune import layout, results
@@ -108,8 +109,10 @@ def drop_checkpoints(grid: Any) -> None:
 
 
 def release_memory() -> None:
-    """Collect the finished wave's objects and hand the freed heap back to the system."""
+    """Collect what is no longer referenced (a finished wave's experiment, a dataset read back)
+    and hand the freed memory back to the system: Arrow's pool, then the heap."""
     gc.collect()
+    pa.default_memory_pool().release_unused()
     trim_heap()
 
 
