@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from syre_tune.data import DATASETS, Batches, DataError, TensorData, check, data_root, load
+from syre_tune.data import DATASETS, Batches, DataError, TensorData, check, data_root, load, sizes
 
 TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
@@ -288,3 +288,21 @@ def test_batches_validate() -> None:
     with pytest.raises(ValueError, match="is for n=10"):
         Batches(12, 3, seed=0).load_state_dict(Batches(10, 3, seed=0).state_dict())
     assert Batches(5, 6, seed=0, drop_last=False).next().tolist() != []
+
+
+@pytest.mark.parametrize("name", ["digits", "synthetic_cifar10"])
+def test_sizes_are_what_load_returns_without_reading_a_file(name: str) -> None:
+    data = load(name, train_size=40)
+    found = sizes(name, train_size=40)
+    loaded = (len(data.y_train), len(data.y_test), data.input_shape, data.num_classes)
+    assert (found.train, found.test, found.shape, found.classes) == loaded
+    assert sizes(name).train == len(load(name).y_train)
+
+
+def test_sizes_of_the_real_sets_are_their_published_splits() -> None:
+    published = {"mnist": (60_000, 10_000, 784, 10), "fashion_mnist": (60_000, 10_000, 784, 10)}
+    published |= {"cifar10": (50_000, 10_000, 3072, 10), "cifar100": (50_000, 10_000, 3072, 100)}
+    for name, expected in published.items():
+        found = sizes(name)
+        assert (found.train, found.test, int(np.prod(found.shape)), found.classes) == expected, name
+    assert set(published) | {"digits", "synthetic_cifar10", "synthetic_cifar100"} == set(DATASETS)

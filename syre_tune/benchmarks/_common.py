@@ -244,6 +244,13 @@ def check_data(cfg: DataConfig) -> None:
     data.check(cfg.dataset, root=cfg.data_root, download=cfg.data_download)
 
 
+def data_sizes(cfg: DataConfig) -> Any:
+    """The sizes of the data set a trial will load (:class:`syre_tune.data.Sizes`), read from no file."""
+    from syre_tune import data
+
+    return data.sizes(cfg.dataset, train_size=cfg.train_size, test_size=cfg.test_size)
+
+
 def load_data(cfg: DataConfig) -> Any:
     """The trial's data set as tensors on its device (:class:`syre_tune.data.TensorData`)."""
     from syre_tune import data

@@ -18,10 +18,23 @@ import torch.nn.functional as F
 
 from syre_tune.data import Batches
 
-__all__ = ["OPTIMIZERS", "MemberBatches", "cross_entropy", "evaluate", "make_optimizer", "shared"]
+__all__ = [
+    "EVAL_CHUNK",
+    "OPTIMIZERS",
+    "OPTIMIZER_STATES",
+    "MemberBatches",
+    "cross_entropy",
+    "evaluate",
+    "make_optimizer",
+    "shared",
+]
 
 Optimizer = Literal["sgd", "adam"]
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+OPTIMIZER_STATES = {"sgd": 0, "adam": 2}
+"""Tensors each optimizer of OPTIMIZERS keeps per parameter (plain SGD none; Adam its two moments)."""
+EVAL_CHUNK = 2048
+"""Examples :func:`evaluate` runs at once by default."""
 
 
 def make_optimizer(name: str, params: Sequence[torch.Tensor], lr: float) -> torch.optim.Optimizer:
@@ -62,7 +75,7 @@ def evaluate(
     inputs: torch.Tensor | Callable[[slice], torch.Tensor],
     labels: torch.Tensor,
     *,
-    chunk: int = 2048,
+    chunk: int = EVAL_CHUNK,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy (K,) of K members on the same M labelled examples,
     ``chunk`` examples at a time (bounded memory).

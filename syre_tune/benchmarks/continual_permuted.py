@@ -41,6 +41,7 @@ Resuming works anywhere, mid-task included: the task index follows from the step
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,7 +51,16 @@ from torch import nn
 
 from syre_tune import metrics
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import (
+    ConfigError,
+    DataConfig,
+    Report,
+    at_least,
+    check_data,
+    data_sizes,
+    load_data,
+)
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -160,6 +170,28 @@ def permute(images: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     flat = images.flatten(-2)  # (K, B, C, H·W)
     index = order[:, None, None, :].expand_as(flat)
     return torch.gather(flat, -1, index).view_as(images)
+
+
+def reports(cfg: Config) -> int:
+    """Rows per seed: at every multiple of ``report_every`` steps or of ``steps_per_task`` (each
+    step counted once; the last step ends a task)."""
+    every, task = cfg.report_every or cfg.steps_per_task, cfg.steps_per_task
+    return cfg.steps // every + cfg.steps // task - cfg.steps // math.lcm(every, task)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): the population's weights, gradients and momentum, a
+    batch's activations for every member, or an evaluation chunk's (the rank batch's)."""
+    sizes = data_sizes(cfg)
+    return _memory.trial_bytes(
+        _memory.shapes(CNN, sizes.shape),
+        members=len(cfg.seeds),
+        optimizer_states=int(cfg.momentum > 0),
+        batch=cfg.batch_size,
+        together=True,
+        evaluated=max(min(cfg.eval_chunk, sizes.test), cfg.rank_batch),
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape) * (1 + len(cfg.seeds) / 2),
+    )  # a chunk's inputs, permuted per member: K copies of eval_chunk images
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

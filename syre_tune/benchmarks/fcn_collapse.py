@@ -29,17 +29,21 @@ Vectorised: all seeds of a trial train as one :class:`~syre_tune.benchmarks._pop
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from syre_tune import metrics
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
 from syre_tune.benchmarks._supervised import (
+    EVAL_CHUNK,
+    OPTIMIZER_STATES,
     MemberBatches,
     Optimizer,
     cross_entropy,
@@ -140,6 +144,24 @@ def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end, then one per
     eigenvalue of the first layer's spectrum (``width``)."""
     return Loop.reports(cfg.steps, cfg.report_every) + cfg.width
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): the population's weights with their gradients and
+    optimizer states, a batch's activations for every member, or an evaluation chunk's."""
+    sizes = data_sizes(cfg)
+    inputs = math.prod(sizes.shape)
+    found = _memory.shapes(lambda parts: FCN(inputs, cfg.width, sizes.classes, cfg.depth, parts), sizes.shape)
+    evaluated = max(min(EVAL_CHUNK, max(sizes.test, cfg.eval_size or sizes.train)), cfg.rank_samples)
+    return _memory.trial_bytes(
+        found,
+        members=len(cfg.seeds),
+        optimizer_states=OPTIMIZER_STATES[cfg.optimizer],
+        batch=cfg.batch_size,
+        together=True,
+        evaluated=evaluated,
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -36,6 +36,7 @@ each with its own init, collapsed set, θ0 and batch order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,11 +44,14 @@ import torch
 from torch import nn
 
 from syre_tune import metrics
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
 from syre_tune.benchmarks._supervised import (
+    EVAL_CHUNK,
+    OPTIMIZER_STATES,
     MemberBatches,
     Optimizer,
     cross_entropy,
@@ -183,6 +187,25 @@ def distinct_units(weights: torch.Tensor, rtol: float) -> torch.Tensor:
 def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
     return Loop.reports(cfg.steps, cfg.report_every)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): the population's weights with their gradients and
+    optimizer states, a batch's or an evaluation chunk's activations for every member, and the
+    pairwise distances of the hidden units (K × width² float64 and its masks) when measuring."""
+    sizes = data_sizes(cfg)
+    inputs = math.prod(sizes.shape)  # collapsing neurons changes values, not shapes
+    evaluated = max(min(EVAL_CHUNK, max(sizes.test, cfg.eval_size or sizes.train)), cfg.rank_samples)
+    network = _memory.trial_bytes(
+        _memory.shapes(lambda parts: TwoLayerNet(inputs, cfg.width, sizes.classes, parts), sizes.shape),
+        members=len(cfg.seeds),
+        optimizer_states=OPTIMIZER_STATES[cfg.optimizer],
+        batch=cfg.batch_size,
+        together=True,
+        evaluated=evaluated,
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
+    return network + len(cfg.seeds) * cfg.width**2 * (8 + 8 + 8 + 1)  # distances, labels, fill, links
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -35,13 +35,15 @@ over the grid (Entezari et al. 2022; Lim et al. 2024).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts, seeded_init
 from syre_tune.benchmarks._population import Population
@@ -154,6 +156,22 @@ def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): every ``report_every`` and at the end of training, then one
     per point of the interpolation curve (``lambdas``)."""
     return Loop.reports(cfg.steps, cfg.report_every, initial=False) + cfg.lambdas
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): two networks per seed with their gradients and
+    momentum, a batch's activations for every network, or an evaluation chunk's."""
+    sizes = data_sizes(cfg)
+    members = len(MEMBERS) * len(cfg.seeds)
+    return _memory.trial_bytes(
+        _memory.shapes(mlp_builder(math.prod(sizes.shape), cfg.hidden, sizes.classes), sizes.shape),
+        members=members,
+        optimizer_states=int(cfg.momentum > 0),
+        batch=cfg.batch_size,
+        together=True,
+        evaluated=min(cfg.eval_chunk, sizes.test),
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape) * (1 + members / 2),
+    )  # a test chunk expanded to every network
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -50,7 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, DataConfig, Report, at_least, check_data, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
 from syre_tune.benchmarks._population import Population
@@ -177,6 +178,16 @@ def ranks(gradients: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Ten
 def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): one per collapsed-neuron count."""
     return len(cfg.collapsed)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs, in float64: per seed the per-example gradients G (N × P) as computed
+    and concatenated, the NTK G Gᵀ (N × N) and the second moment Gᵀ G (P × P), each with its
+    eigenvalue solver's copy; P = input_dim·hidden + hidden·classes (no biases)."""
+    sizes = data_sizes(cfg)
+    n, p = cfg.points, cfg.input_dim * cfg.hidden + cfg.hidden * sizes.classes
+    data = _memory.data_numbers(sizes.train, sizes.test, sizes.shape) * 2  # the pool, then its float64 PCA
+    return len(cfg.seeds) * 8 * (2 * n * p + 2 * n * n + 2 * p * p) + _memory.FLOAT * data
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

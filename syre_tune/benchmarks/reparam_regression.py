@@ -140,6 +140,16 @@ def reports(cfg: Config) -> int:
     return Loop.reports(cfg.steps, cfg.report_every)
 
 
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs: per seed its inputs X (N × d, float32) drawn and then stacked, a batch's
+    gathered inputs, and vectors of d and of N."""
+    return (
+        len(cfg.seeds)
+        * 4
+        * (2 * cfg.train_size * cfg.dim + cfg.batch_size * cfg.dim + 16 * cfg.dim + 4 * cfg.train_size)
+    )
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     x, y, teacher = make_problem(cfg)
     rows = torch.arange(len(cfg.seeds), device=cfg.device).unsqueeze(-1)  # (S, 1), to gather batches

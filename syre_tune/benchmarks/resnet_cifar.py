@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from syre_tune._random import SeedGenerators
-from syre_tune.benchmarks._common import ConfigError, Report, at_least, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, Report, at_least, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
 from syre_tune.benchmarks._methods import Parts
@@ -119,6 +120,27 @@ def build(cfg: Config, num_classes: int) -> Callable[[Parts], nn.Module]:
 def check(cfg: Config) -> None:
     """The data set is there and every ``params`` pattern selects a parameter (names do not depend on the classes)."""
     check_vision(cfg, build(cfg, num_classes=10))
+
+
+def reports(cfg: Config) -> int:
+    """Rows per seed: every ``report_every`` epochs and after the last (no report before training)."""
+    steps_per_epoch = data_sizes(cfg).train // cfg.batch_size
+    return Loop.reports(cfg.epochs * steps_per_epoch, max(1, cfg.report_every * steps_per_epoch), initial=False)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): every seed's ResNet with its gradients and momentum,
+    and one network's batch of activations at a time (or an evaluation chunk's)."""
+    sizes = data_sizes(cfg)
+    return _memory.trial_bytes(
+        _memory.shapes(build(cfg, sizes.classes), sizes.shape),
+        members=len(cfg.seeds),
+        optimizer_states=int(cfg.momentum > 0),
+        batch=cfg.batch_size,
+        together=False,
+        evaluated=min(cfg.eval_chunk, sizes.test),
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -95,6 +95,12 @@ def reports(cfg: Config) -> int:
     return Loop.reports(cfg.steps, cfg.report_every)
 
 
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs: per seed its inputs X (N × d, float64) drawn and then stacked, and
+    vectors of d and of N."""
+    return len(cfg.seeds) * 8 * (2 * cfg.train_size * cfg.dim + 8 * cfg.dim + 4 * cfg.train_size)
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     dtype = torch.float64  # near d = N the problem is ill-conditioned; float64 keeps GD exact
     x, y, w_star = make_problem(cfg, dtype)

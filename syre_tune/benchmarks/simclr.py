@@ -50,7 +50,8 @@ from torch import nn
 from syre_tune import data as datasets
 from syre_tune import metrics
 from syre_tune._random import SeedGenerators
-from syre_tune.benchmarks._common import ConfigError, Report, above, at_least
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, Report, above, at_least, data_sizes
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
 from syre_tune.benchmarks._methods import Parts
@@ -211,6 +212,31 @@ def linear_probe(
 
 
 # -------------------------------------------------------------------------------------------- run
+def reports(cfg: Config) -> int:
+    """Rows per seed: every ``report_every_epochs`` epochs and after the last (none before training)."""
+    steps_per_epoch = data_sizes(cfg).train // cfg.batch_size
+    return Loop.reports(cfg.epochs * steps_per_epoch, max(1, cfg.report_every_epochs * steps_per_epoch), initial=False)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): every seed's network with its gradients and Adam
+    moments, one network's two views of a batch at a time, and at a measurement the features of
+    every image (the linear probe's inputs)."""
+    sizes = data_sizes(cfg)
+    found = _memory.shapes(cfg.build, IMAGE_SHAPE)
+    networks = _memory.trial_bytes(
+        found,
+        members=len(cfg.seeds),
+        optimizer_states=2,
+        batch=2 * cfg.batch_size,
+        together=False,
+        evaluated=cfg.eval_chunk,
+        data=_memory.data_numbers(sizes.train, sizes.test, IMAGE_SHAPE),
+    )
+    features = (sizes.train + sizes.test) * (8 * cfg.width + cfg.projection_dim)  # penultimate (ResNet18) and last
+    return networks + _memory.FLOAT * 2 * features
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     # pixels in [0, 1] (the colour jitter works on them), standardised per channel after augmenting
     data = datasets.load(

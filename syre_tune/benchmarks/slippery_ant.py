@@ -420,6 +420,31 @@ class Agent:
 
 
 # ----------------------------------------------------------------------------------------- the run
+ENV_MEMORY = 36 * 2**20
+"""Resident memory one PyBullet Ant environment adds to a process (its physics world and meshes;
+measured with ``bench/trial_memory.py``: about 33 MiB per seed)."""
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs: per seed its environments (``ENV_MEMORY`` each), then its policy and
+    value networks with gradients and Adam moments, and a rollout (tiny beside the environments)."""
+    widths = (64, *cfg.hidden)  # the Ant's 28 observations, rounded up
+    network = sum(a * b + b for a, b in zip(widths, widths[1:])) + 16 * cfg.hidden[-1]
+    rollout = cfg.rollout_steps * 2 * widths[0]
+    return len(cfg.seeds) * (cfg.num_envs * ENV_MEMORY + 4 * (2 * network * 6 + rollout))
+
+
+def reports(cfg: Config) -> int:
+    """Rows per seed: after each update that completes a multiple of ``report_every_steps``
+    environment steps, and after the last."""
+    return sum(_reports_after(cfg, update) for update in range(cfg.updates))
+
+
+def _reports_after(cfg: Config, update: int) -> bool:
+    done, before = (update + 1) * cfg.rollout_steps, update * cfg.rollout_steps
+    return done // cfg.report_every_steps > before // cfg.report_every_steps or update + 1 == cfg.updates
+
+
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
     agents = [Agent(cfg, seed) for seed in cfg.seeds]
     loop = Loop(report, steps=cfg.updates, every=1, resume=resume, state={f"agent{k}": a for k, a in enumerate(agents)})
@@ -427,10 +452,12 @@ def run(cfg: Config, report: Report, resume: dict | None = None) -> None:
         for update in loop:
             for agent in agents:
                 agent.update(agent.collect())
-            done, before = (update + 1) * cfg.rollout_steps, update * cfg.rollout_steps
-            if done // cfg.report_every_steps > before // cfg.report_every_steps or loop.iteration == loop.steps:
+            if _reports_after(cfg, update):
                 rows = [agent.measure() for agent in agents]
-                loop.report({key: torch.tensor([row[key] for row in rows]) for key in METRICS}, iteration=done)
+                loop.report(
+                    {key: torch.tensor([row[key] for row in rows]) for key in METRICS},
+                    iteration=(update + 1) * cfg.rollout_steps,
+                )
     finally:
         for agent in agents:
             agent.close()

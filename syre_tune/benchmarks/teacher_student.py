@@ -37,6 +37,7 @@ from torch import nn
 
 from syre_tune import metrics
 from syre_tune._random import generator, seeded_mask
+from syre_tune.benchmarks import _memory
 from syre_tune.benchmarks._common import Common, ConfigError, Report, at_least
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._methods import Parts
@@ -148,6 +149,21 @@ def make_data(seed: int, cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch
 def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
     return Loop.reports(cfg.steps, cfg.report_every)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): the students' weights, gradients and Adam moments,
+    the full batch's activations for every student, and each seed's own data set."""
+    found = _memory.shapes(lambda parts: TwoLayer(parts, cfg.input_dim, cfg.hidden, cfg.classes), (cfg.input_dim,))
+    return _memory.trial_bytes(
+        found,
+        members=len(cfg.seeds),
+        optimizer_states=2,
+        batch=cfg.train_size,
+        together=True,
+        evaluated=cfg.test_size,
+        data=len(cfg.seeds) * _memory.data_numbers(cfg.train_size, cfg.test_size, (cfg.input_dim,)),
+    )
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

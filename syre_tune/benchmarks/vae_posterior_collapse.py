@@ -57,6 +57,7 @@ are computed in fp32); ``channels_last`` has no effect here (no convolutions).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,7 +66,8 @@ from torch import nn
 
 from syre_tune import metrics
 from syre_tune._random import generator
-from syre_tune.benchmarks._common import ConfigError, Report, above, at_least
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, Report, above, at_least, data_sizes
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
 from syre_tune.benchmarks._methods import Parts
@@ -219,6 +221,29 @@ def _builder(cfg: Config, inputs: int):
 def check(cfg: Config) -> None:
     # the parameter names do not depend on the input size: check the patterns on a 784-pixel model
     check_vision(cfg, _builder(cfg, 784))
+
+
+def reports(cfg: Config) -> int:
+    """Rows per seed: before training, every ``report_every`` steps and at the end, then one per
+    pixel of each of the ``reconstructions`` test images."""
+    pixels = math.prod(data_sizes(cfg).shape)
+    return Loop.reports(cfg.steps, cfg.report_every) + cfg.reconstructions * pixels
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): every seed's VAE with its gradients and Adam moments,
+    and one VAE's batch of activations at a time (or an evaluation chunk's)."""
+    sizes = data_sizes(cfg)
+    pixels = math.prod(sizes.shape)
+    return _memory.trial_bytes(
+        _memory.shapes(_builder(cfg, pixels), (pixels,), lambda model, x: model.decode(model.encode(x)[0])),
+        members=len(cfg.seeds),
+        optimizer_states=2,
+        batch=cfg.batch_size,
+        together=False,
+        evaluated=max(cfg.eval_chunk, cfg.rank_samples),
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

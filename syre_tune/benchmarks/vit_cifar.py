@@ -59,7 +59,8 @@ from torch import nn
 
 from syre_tune import metrics
 from syre_tune._random import SeedGenerators
-from syre_tune.benchmarks._common import ConfigError, Report, above, at_least, load_data
+from syre_tune.benchmarks import _memory
+from syre_tune.benchmarks._common import ConfigError, Report, above, at_least, data_sizes, load_data
 from syre_tune.benchmarks._loop import Loop
 from syre_tune.benchmarks._members import Members
 from syre_tune.benchmarks._methods import Parts
@@ -251,6 +252,21 @@ def check(cfg: Config) -> None:
 def reports(cfg: Config) -> int:
     """How many times a trial reports (rows per seed): at step 0, every ``report_every``, at the end."""
     return Loop.reports(cfg.steps, cfg.report_every)
+
+
+def trial_memory(cfg: Config) -> int:
+    """Bytes a trial needs (:mod:`._memory`): every seed's ViT with its gradients and Adam moments,
+    and one ViT's batch of activations at a time (or an evaluation chunk's)."""
+    sizes = data_sizes(cfg)
+    return _memory.trial_bytes(
+        _memory.shapes(lambda parts: ViT(cfg, sizes.classes, parts), sizes.shape),
+        members=len(cfg.seeds),
+        optimizer_states=2,
+        batch=cfg.batch_size,
+        together=False,
+        evaluated=max(cfg.eval_chunk, cfg.rank_samples),
+        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -16,9 +16,9 @@ Real data sets are read from ``data_root()`` and downloaded only when asked (``d
 from __future__ import annotations
 
 from syre_tune.data._augment import crop_flip
-from syre_tune.data._base import DATA_ENV, DEFAULT_DATA_ROOT, DataError, TensorData, data_root
+from syre_tune.data._base import DATA_ENV, DEFAULT_DATA_ROOT, DataError, Sizes, TensorData, data_root
 from syre_tune.data._batches import Batches
-from syre_tune.data._registry import DATASETS, check, load
+from syre_tune.data._registry import DATASETS, check, load, sizes
 
 __all__ = [
     "DATASETS",
@@ -26,9 +26,11 @@ __all__ = [
     "DEFAULT_DATA_ROOT",
     "Batches",
     "DataError",
+    "Sizes",
     "TensorData",
     "check",
     "crop_flip",
     "data_root",
     "load",
+    "sizes",
 ]

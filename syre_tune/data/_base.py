@@ -54,6 +54,21 @@ def data_root(configured: str | Path | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class Sizes:
+    """What a data set holds, known without reading it: examples per split, one input's shape and
+    the number of classes."""
+
+    train: int
+    test: int
+    shape: tuple[int, ...]
+    classes: int
+
+    def kept(self, train_size: int | None, test_size: int | None) -> Sizes:
+        """The sizes after ``load(..., train_size=, test_size=)`` keeps the first n of each split."""
+        return Sizes(train_size or self.train, test_size or self.test, self.shape, self.classes)
+
+
+@dataclass(frozen=True)
 class TensorData:
     """A classification data set held as whole tensors (no Dataset/DataLoader), on one device."""
 

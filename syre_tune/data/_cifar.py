@@ -19,7 +19,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from syre_tune.data._base import DataError, TensorData, not_found
+from syre_tune.data._base import DataError, Sizes, TensorData, not_found
 
 __all__ = ["CifarSource"]
 
@@ -33,6 +33,11 @@ class CifarSource:
     class_name: str
     """The torchvision class: CIFAR10 or CIFAR100."""
     num_classes: int
+
+    @property
+    def sizes(self) -> Sizes:
+        """CIFAR-10 and CIFAR-100: 50,000 / 10,000 images of 3×32×32."""
+        return Sizes(50_000, 10_000, (3, 32, 32), self.num_classes)
 
     def _dataset_class(self) -> type:
         from torchvision import datasets  # deferred: importing torchvision costs ~1 s

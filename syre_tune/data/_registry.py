@@ -13,19 +13,22 @@ from typing import Protocol
 
 import torch
 
-from syre_tune.data._base import DataError, TensorData, data_root
+from syre_tune.data._base import DataError, Sizes, TensorData, data_root
 from syre_tune.data._cifar import CifarSource
 from syre_tune.data._digits import DigitsSource
 from syre_tune.data._synthetic import SyntheticImages
 from syre_tune.data._torchvision import TorchvisionSource
 
-__all__ = ["DATASETS", "check", "load"]
+__all__ = ["DATASETS", "check", "load", "sizes"]
 
 
 class Source(Protocol):
     def check(self, root: Path, download: bool) -> None: ...
 
     def read(self, root: Path, download: bool) -> TensorData: ...
+
+    @property
+    def sizes(self) -> Sizes: ...
 
 
 _SOURCES: dict[str, Source] = {
@@ -54,6 +57,12 @@ def check(name: str, *, root: str | Path | None = None, download: bool = False) 
     Fast (looks for files, reads none), so a study can fail at load time before anything is written.
     """
     _source(name).check(data_root(root), download)
+
+
+def sizes(name: str, *, train_size: int | None = None, test_size: int | None = None) -> Sizes:
+    """What ``load(name, train_size=, test_size=)`` returns, in sizes, without reading any file
+    (the published split sizes of a real data set; a copy on disk is taken to be complete)."""
+    return _source(name).sizes.kept(train_size, test_size)
 
 
 def load(

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from syre_tune.data._base import TensorData
+from syre_tune.data._base import Sizes, TensorData
 
 __all__ = ["SyntheticImages"]
 
@@ -39,6 +39,10 @@ class SyntheticImages:
     def label(self) -> str:
         classes = f"{self.num_classes} classes of smooth colour prototypes, shifted and noised"
         return f"{self.name} (generated: {classes}; CIFAR stand-in)"
+
+    @property
+    def sizes(self) -> Sizes:
+        return Sizes(self.train, self.test, (3, SIDE, SIDE), self.num_classes)
 
     def check(self, root: Path, download: bool) -> None:
         """Nothing to check: generated on the fly."""

@@ -13,7 +13,7 @@ from urllib.error import URLError
 
 import torch
 
-from syre_tune.data._base import DataError, TensorData, not_found
+from syre_tune.data._base import DataError, Sizes, TensorData, not_found
 
 __all__ = ["TorchvisionSource"]
 
@@ -27,6 +27,11 @@ class TorchvisionSource:
     class_name: str
     """The torchvision class: ``MNIST`` or ``FashionMNIST``."""
     num_classes: int = 10
+
+    @property
+    def sizes(self) -> Sizes:
+        """MNIST and Fashion-MNIST: 60,000 / 10,000 images of 1×28×28."""
+        return Sizes(60_000, 10_000, (1, 28, 28), self.num_classes)
 
     def _dataset_class(self) -> type:
         from torchvision import datasets  # deferred: importing torchvision costs ~1 s
