@@ -145,3 +145,66 @@ def test_a_head_that_wants_a_token_gets_a_hint(tmp_path: Path) -> None:
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+MOUNTS = """\
+overlay / overlay rw,relatime 0 0
+proc /proc proc rw 0 0
+fileserver:/export/home /shared/home nfs4 rw,vers=4.2 0 0
+/dev/sda1 /shared/home/scratch ext4 rw 0 0
+/dev/sdb1 /mnt/my\\040disk xfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/shared/home/me/results", "nfs4"),
+        ("/shared/home/scratch/results", "ext4"),  # the longest mount point wins
+        ("/shared/homework", "overlay"),  # a prefix of the name is not a parent folder
+        ("/mnt/my disk/x", "xfs"),
+        ("/tmp/results", "overlay"),
+    ],
+)
+def test_filesystem_type_is_the_longest_mount_point_s(path: str, kind: str) -> None:
+    from syre_tune.runner import _cluster
+
+    assert _cluster.filesystem_type(Path(path), MOUNTS) == kind
+
+
+def test_local_storage_is_refused_where_trials_may_run_on_other_machines(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow.fs as pafs
+
+    from syre_tune import results
+    from syre_tune.runner import _cluster
+
+    monkeypatch.delenv("SYRE_TUNE_AUTOSCALER_CONFIG", raising=False)
+    monkeypatch.setattr(_cluster, "AUTOSCALER_CONFIG", str(tmp_path / "none.yaml"))
+    folder = results.location(tmp_path / "store" / "study")
+    monkeypatch.setattr(_cluster, "_machines", lambda: {"10.0.0.1"})
+    _cluster.check_storage(folder, "10.0.0.1:6379")  # one machine: its folders are every node's
+    _cluster.check_storage(folder, None)  # an embedded local Ray
+    monkeypatch.setattr(_cluster, "_machines", lambda: {"10.0.0.1", "10.0.0.2"})
+    refused = r"^--storage .*/store is a folder on this machine \(\w+ filesystem\), but the cluster has 2 machines: "
+    with pytest.raises(_cluster.RunError, match=refused + r"trials there could not write to it\. Give storage"):
+        _cluster.check_storage(folder, "auto")
+    shared = results.Location(
+        pafs.S3FileSystem(anonymous=True, region="us-east-1"), "bucket/p/study", "s3://bucket/p/study"
+    )
+    _cluster.check_storage(shared, "auto")  # shared by every node
+    monkeypatch.setattr(_cluster, "filesystem_type", lambda path: "nfs4")
+    _cluster.check_storage(folder, "auto")  # a shared filesystem
+
+
+def test_local_storage_is_refused_when_the_autoscaler_can_add_machines(cluster, tmp_path: Path, monkeypatch) -> None:
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text("available_node_types:\n  cpu_worker: {resources: {CPU: 8}, max_workers: 4}\n")
+    monkeypatch.setenv("SYRE_TUNE_AUTOSCALER_CONFIG", str(nodes))
+    path = write_study(tmp_path)
+    done = syre_tune("run", str(path), "--storage", str(tmp_path / "out"), "--address", cluster.address, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    message = [line for line in done.stderr.splitlines() if line.startswith("syre-tune")]
+    assert len(message) == 1 and "but the cluster has an autoscaler that can add machines" in message[0], message
+    assert not (tmp_path / "out").exists()

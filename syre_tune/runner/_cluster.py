@@ -67,17 +67,23 @@ def ensure_ray(address: str | None) -> None:
         raise RunError(f"cannot start or reach {where}: {first}{hint}") from None
 
 
-def _node_types() -> list[dict[str, float]]:
-    """Resources of the node types an autoscaler may still start (read on the head of a cluster
-    launched with `ray up`): a GPU study must not be refused while GPU workers are at zero."""
+def _autoscaler_config() -> dict[str, Any]:
+    """The autoscaler's cluster file (on the head of a cluster launched with `ray up`, or the file
+    $SYRE_TUNE_AUTOSCALER_CONFIG names); {} where there is none."""
     import yaml
 
     path = Path(os.environ.get("SYRE_TUNE_AUTOSCALER_CONFIG", AUTOSCALER_CONFIG)).expanduser()
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError):
-        return []
-    types = config.get("available_node_types") or {}
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _node_types() -> list[dict[str, float]]:
+    """Resources of the node types an autoscaler may still start: a GPU study must not be refused
+    while GPU workers are at zero."""
+    types = _autoscaler_config().get("available_node_types") or {}
     return [dict(t.get("resources") or {}) for t in types.values() if isinstance(t, dict)]
 
 
@@ -98,6 +104,72 @@ def check_resources(study: Study) -> None:
         f"gpu: {study.resources.gpu:g}}} per trial, and the largest node has {largest.get('CPU', 0):g} CPUs and "
         f"{largest.get('GPU', 0):g} GPUs (set the study's resources, or add such nodes to the cluster; "
         f"nodes an autoscaler will start: docs/cluster.md)"
+    )
+
+
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "beegfs", "ceph", "cephfs", "glusterfs", "fuse.glusterfs"}
+    | {"fuse.sshfs", "9p", "panfs", "wekafs", "fuse.juicefs", "fuse.gcsfuse", "fuse.s3fs", "fuse.mountpoint-s3"}
+)
+"""Filesystem types (as /proc/mounts names them) that other machines can mount at the same path."""
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str:
+    """The type of the filesystem that holds ``path`` (its longest mount point in ``mounts``, the
+    text of /proc/mounts; read when not given); "unknown" where there is no such table."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return "unknown"
+    path = path.resolve()
+    best, kind = -1, "unknown"
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(fields[1].replace("\\040", " "))
+        if (path == point or point in path.parents) and len(point.parts) > best:
+            best, kind = len(point.parts), fields[2]
+    return kind
+
+
+def _machines() -> set[str]:
+    """The addresses of the machines the cluster's live nodes run on."""
+    import ray
+
+    return {node.get("NodeManagerAddress", "") for node in ray.nodes() if node.get("Alive")}
+
+
+def _can_add_machines() -> bool:
+    """Whether an autoscaler may start more nodes (node types besides the head's, in its config)."""
+    config = _autoscaler_config()
+    head, types = config.get("head_node_type"), config.get("available_node_types") or {}
+    return any(name != head and (t or {}).get("max_workers", 1) != 0 for name, t in types.items())
+
+
+def check_storage(study_dir: Any, address: str | None) -> None:
+    """Refuse a folder on this machine as the storage of a cluster whose trials may run on other
+    machines (several machines, or an autoscaler that can add some): their rows and checkpoints
+    would be written to their own disks, and their first checkpoint would fail. A shared
+    filesystem (NFS, Lustre, ...: :data:`NETWORK_FILESYSTEMS`) is fine."""
+    if address is None or study_dir.local is None:
+        return
+    machines, more = _machines(), _can_add_machines()
+    if len(machines) <= 1 and not more:
+        return  # every node on this machine (a local multi-node Ray): its folders are theirs too
+    folder = study_dir.local.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    kind = filesystem_type(existing)
+    if kind in NETWORK_FILESYSTEMS:
+        return
+    where = f"{len(machines)} machines" + (" and an autoscaler that can add more" if more else "")
+    if len(machines) <= 1:
+        where = "an autoscaler that can add machines"
+    raise RunError(
+        f"--storage {folder} is a folder on this machine ({kind} filesystem), but the cluster has {where}: "
+        f"trials there could not write to it. Give storage every node sees at the same path: "
+        f"s3://bucket/prefix, gs://bucket/prefix, or a shared filesystem such as NFS (docs/cluster.md, Storage)"
     )
 
 

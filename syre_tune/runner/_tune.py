@@ -13,7 +13,7 @@ from syre_tune.benchmarks import METHOD_KNOBS
 from syre_tune.results import Location
 from syre_tune.runner import _waves
 from syre_tune.runner._callback import INTERRUPTED, mark_interrupted, status_callback
-from syre_tune.runner._cluster import RunError, check_resources, ensure_ray
+from syre_tune.runner._cluster import RunError, check_resources, check_storage, ensure_ray
 from syre_tune.runner._finish import RunSummary, finish, now, provenance
 from syre_tune.runner._trial import SETTINGS, TrialPlan, plan_for, trainable
 from syre_tune.runner._waves import Wave
@@ -159,6 +159,7 @@ def run_study(study: Study, study_dir: Location, *, address: str | None = None, 
 
     ensure_ray(address)
     check_resources(study)
+    check_storage(study_dir, address)
     search_alg = _search_alg(study, study_dir)  # may refuse the storage: before anything is written
     record = provenance(study, now())
     results.write_text_atomic(yaml.safe_dump(study.spec, sort_keys=False), study_dir / layout.STUDY_FILE)
@@ -313,6 +314,7 @@ def resume_study(study: Study, study_dir: Location, *, address: str | None = Non
     run in waves then runs the waves that had not started."""
     ensure_ray(address)
     check_resources(study)
+    check_storage(study_dir, address)
     record = json.loads((study_dir / layout.PROVENANCE_FILE).read_text())
     record.setdefault("resumed", []).append(now())
     return _run_waves(study, study_dir, record, _waves.progress(study_dir), restore=True, verbose=verbose)
