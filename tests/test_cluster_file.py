@@ -71,22 +71,30 @@ def test_on_premises_variant_validates(aws: dict[str, Any], onprem: dict[str, An
         assert onprem[key] == aws[key], key
 
 
-def test_head_has_no_gpu_and_workers_do(aws: dict[str, Any]) -> None:
+def test_trials_run_on_workers_cpu_ones_and_gpu_ones(aws: dict[str, Any]) -> None:
     types = aws["available_node_types"]
     head = types[aws["head_node_type"]]
-    assert head["resources"].get("GPU", 0) == 0 and head["resources"]["CPU"] >= 1
+    assert head["resources"] == {"CPU": 0}  # the driver and the autoscaler only: no trial lands there
     workers = {name: t for name, t in types.items() if name != aws["head_node_type"]}
-    gpu_workers = [t for t in workers.values() if t["resources"].get("GPU", 0) >= 1]
-    assert gpu_workers
-    for worker in gpu_workers:
-        assert worker["min_workers"] == 0  # autoscaled from zero: no idle GPU bills
+    gpu = [t for t in workers.values() if t["resources"].get("GPU", 0) >= 1]
+    cpu = [t for t in workers.values() if t["resources"].get("GPU", 0) == 0]
+    assert gpu and cpu  # CPU studies start CPU workers, not GPU ones
+    for worker in workers.values():
+        assert worker["min_workers"] == 0  # autoscaled from zero: no idle bills
         assert 1 <= worker["max_workers"] <= aws["max_workers"]
         assert worker["resources"]["CPU"] >= 1
+        assert worker["node_config"]["IamInstanceProfile"] == {"Name": "syre-tune-worker"}  # the bucket
+    assert head["node_config"]["IamInstanceProfile"] == {"Name": "syre-tune-head"}
+    assert aws["idle_timeout_minutes"] >= 10  # longer than a new worker's setup
+
+
+def start_commands(commands: list[str]) -> list[list[str]]:
+    return [shlex.split(c) for c in commands if "ray start" in c]
 
 
 def start_flags(commands: list[str]) -> dict[str, str]:
-    (start,) = [c for c in commands if c.startswith("ray start") and "--head" in c]
-    return dict(token.split("=", 1) for token in shlex.split(start) if token.startswith("--") and "=" in token)
+    (start,) = [argv for argv in start_commands(commands) if "--head" in argv]
+    return dict(token.split("=", 1) for token in start if token.startswith("--") and "=" in token)
 
 
 @pytest.mark.parametrize("variant", ["aws", "onprem"])
@@ -97,32 +105,40 @@ def test_dashboard_is_bound_to_localhost(variant: str, request: pytest.FixtureRe
     assert len(others) == 1, others
 
 
-def test_security_group_opens_only_ssh(aws: dict[str, Any]) -> None:
-    group = aws["provider"]["security_group"]
-    assert group["GroupName"]
-    rules = group["IpPermissions"]
-    assert rules
-    for rule in rules:
-        assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 22, 22), rule
-        assert set(rule) <= {"IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges"}, rule
-        ranges = [r["CidrIp"] for r in rule.get("IpRanges", [])] + [r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])]
-        assert ranges, rule
-        for cidr in ranges:
-            assert ipaddress.ip_network(cidr).prefixlen > 0, f"SSH open to the whole internet: {cidr}"
+@pytest.mark.parametrize("variant", ["aws", "onprem"])
+def test_token_authentication_is_on_for_every_node_and_the_shell(variant: str, request: pytest.FixtureRequest) -> None:
+    config = request.getfixturevalue(variant)
+    starts = start_commands(config["head_start_ray_commands"] + config["worker_start_ray_commands"])
+    assert len(starts) == 2 and all(argv[0] == "RAY_AUTH_MODE=token" for argv in starts), starts
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"  # the token, to every node
+    (bashrc,) = [c for c in config["setup_commands"] if "bashrc" in c]
+    assert "'export RAY_AUTH_MODE=token'" in bashrc and "'source ~/venv/bin/activate'" in bashrc
+
+
+def test_security_group_is_the_one_setup_py_makes(aws: dict[str, Any]) -> None:
+    """Ray adds SSH from 0.0.0.0/0 to a group it creates, whatever IpPermissions say: the group is
+    made beforehand by deploy/aws/setup.py (tested against an AWS emulator in test_deploy_aws.py)."""
+    assert aws["provider"]["security_group"] == {"GroupName": "syre-tune-sg"}
+    text = (ROOT / "deploy" / "aws" / "setup.py").read_text()
+    assert 'GROUP = "syre-tune-sg"' in text
     for name, node_type in aws["available_node_types"].items():
         # A node type with its own SecurityGroupIds would bypass the group above.
         assert "SecurityGroupIds" not in node_type["node_config"], name
 
 
-def test_setup_commands_install_this_package(aws: dict[str, Any]) -> None:
+def test_setup_commands_install_this_package_into_a_venv(aws: dict[str, Any]) -> None:
     assert 'name = "syre-tune"' in (ROOT / "pyproject.toml").read_text().splitlines()
     mounted = [remote for remote, local in aws["file_mounts"].items() if Path(local) == Path(".")]
     assert mounted, "the repository root is not file-mounted"
     installs = [shlex.split(c) for c in aws["setup_commands"] if "pip install" in c]
+    assert installs and all(argv[0] == "~/venv/bin/pip" and "--user" not in argv for argv in installs), installs
     editable = [argv[argv.index("-e") + 1] for argv in installs if "-e" in argv]
     assert set(editable) & set(mounted), (editable, mounted)
     pins = [arg for argv in installs for arg in argv if arg.startswith("ray[")]
     assert pins and all("==" in pin and "default" in pin for pin in pins), pins
+    (torch,) = [argv for argv in installs if any(arg.startswith("torch==") for arg in argv)]
+    assert torch[torch.index("--index-url") + 1].startswith("https://download.pytorch.org/whl/cu")
+    assert any("torch.cuda.is_available()" in c and "nvidia-smi" in c for c in aws["setup_commands"])
 
 
 BROKEN = [
