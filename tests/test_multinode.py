@@ -4,6 +4,8 @@ a study asking more GPUs per trial than any node has is refused at submission.""
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,54 +99,84 @@ def test_fractional_gpus_pack_trials_and_too_many_are_refused(cluster, tmp_path:
     assert not (tmp_path / "b").exists()
 
 
-def test_a_head_that_wants_a_token_gets_a_hint(tmp_path: Path) -> None:
-    """Ray >= 2.59: a head started with token authentication refuses a client without the token."""
-    import shutil
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cluster.md"
+
+
+def by_hand_commands() -> list[list[str]]:
+    """The commands of docs/cluster.md's "Machines you start by hand", each as argv."""
+    text = DOCS.read_text()
+    block = text.split("<!-- by-hand commands (begin)", 1)[1].split("<!-- by-hand commands (end)", 1)[0]
+    lines = [line.strip().split("  #", 1)[0].strip() for line in block.splitlines()[1:]]
+    return [shlex.split(line) for line in lines if line]
+
+
+def free_port() -> int:
     import socket
 
-    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
     with socket.socket() as s:
-        s.bind(("", 0))
-        port = s.getsockname()[1]
-    head_env = {**env(), "RAY_AUTH_MODE": "token"}
-    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must stay under 108 bytes
-    start = [
-        ray,
-        "start",
-        "--head",
-        f"--port={port}",
-        "--num-cpus=1",
-        f"--temp-dir={temp}",
-        "--include-dashboard=false",
-    ]
-    started = subprocess.run(start, env=head_env, capture_output=True, text=True, timeout=120)
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_documented_by_hand_cluster_runs_a_study_with_token_authentication(tmp_path: Path) -> None:
+    """docs/cluster.md's commands on this machine: a head (no trials) and two workers on loopback,
+    each with its own temp folder, token authentication on; the study submitted from a third
+    folder. Without the token the submission is refused with a hint and writes nothing."""
+    export, generate, head, worker, submit = by_hand_commands()
+    assert export == ["export", "RAY_AUTH_MODE=token"]
+    assert generate == ["ray", "get-auth-token", "--generate"]
+    assert head[:3] == ["ray", "start", "--head"] and "--num-cpus=0" in head
+    assert worker == ["ray", "start", "--address=HEAD_IP:6379"]
+    assert submit[:2] == ["syre-tune", "run"] and submit[3:5] == ["--address", "HEAD_IP:6379"]
+
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    port = free_port()
+    home = tmp_path / "home"
+    home.mkdir()
+    base = {**env(), "HOME": str(home)}  # the token lives in ~/.ray/auth_token
+    base.pop("RAY_AUTH_MODE", None)
+    token_env = {**base, export[1].split("=")[0]: export[1].split("=")[1]}
+
+    def node(argv: list[str]) -> list[str]:
+        """One node on this machine: loopback, its own temp folder and agent port, the free GCS port."""
+        temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths stay under 108 bytes
+        temps.append(temp)
+        argv = [a.replace("HEAD_IP", "127.0.0.1").replace("6379", str(port)) for a in argv]
+        loopback = ["--node-ip-address=127.0.0.1", f"--temp-dir={temp}", f"--dashboard-agent-listen-port={free_port()}"]
+        return [ray, *argv[1:], *loopback] + ([] if "--head" in argv else ["--num-cpus=1"])
+
+    temps: list[Path] = []
+    work = tmp_path / "work"
+    (work / "studies").mkdir(parents=True)
+    write_study(work / "studies", config={"sleep_s": 0.2}, sweep={"sigma0": {"grid": [0.5, 1.0, 2.0]}})
+    shared = tmp_path / "shared" / "syre"
+    argv = [a.replace("HEAD_IP", "127.0.0.1").replace("6379", str(port)) for a in submit[2:]]
+    argv = [str(Path("studies") / "study.yaml") if a.startswith("studies/") else a for a in argv]
+    argv = [str(shared) if a == "/shared/syre" else a for a in argv]
     try:
-        assert started.returncode == 0, started.stderr[-2000:]
-        path = write_study(tmp_path)
-        client = {k: v for k, v in env().items() if k != "RAY_AUTH_MODE"}
+        started = subprocess.run([ray, *generate[1:]], env=token_env, capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0 and (home / ".ray" / "auth_token").exists(), started.stderr[-2000:]
+        for command in (head, worker, worker):
+            started = subprocess.run(node(command), env=token_env, capture_output=True, text=True, timeout=180)
+            assert started.returncode == 0, started.stderr[-3000:]
+        # without the token: one line with the hint, nothing written
+        refused = subprocess.run([*CLI, "run", *argv], cwd=work, env=base, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        message = [line for line in refused.stderr.splitlines() if line.startswith("syre-tune")]
+        assert len(message) == 1 and "run with RAY_AUTH_MODE=token" in message[0], message
+        assert not shared.exists()
+        # as documented: the study finishes on the two workers, every row once
         done = subprocess.run(
-            [
-                *CLI,
-                "run",
-                str(path),
-                "--storage",
-                str(tmp_path / "store"),
-                "--address",
-                f"{socket.gethostbyname(socket.gethostname())}:{port}",
-            ],
-            cwd=tmp_path,
-            env=client,
-            capture_output=True,
-            text=True,
-            timeout=300,
+            [*CLI, "run", *argv], cwd=work, env=token_env, capture_output=True, text=True, timeout=600
         )
-        assert done.returncode == 2
-        message = [line for line in done.stderr.splitlines() if line.startswith("syre-tune")]
-        assert len(message) == 1 and "run with RAY_AUTH_MODE=token" in message[0]
-        assert not (tmp_path / "store").exists()
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert_exactly_once(shared / "study", trials=3, seeds=2)
+        hosts = reports(work / "studies").groupby("tag").pid.first()
+        assert hosts.nunique() >= 2, hosts  # the trials ran in the workers' processes, not one
     finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+        subprocess.run([ray, "stop", "--force"], env=token_env, capture_output=True, timeout=120)
+        for temp in temps:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 MOUNTS = """\
