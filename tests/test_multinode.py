@@ -148,7 +148,7 @@ def test_the_documented_by_hand_cluster_runs_a_study_with_token_authentication(t
     temps: list[Path] = []
     work = tmp_path / "work"
     (work / "studies").mkdir(parents=True)
-    write_study(work / "studies", config={"sleep_s": 0.2}, sweep={"sigma0": {"grid": [0.5, 1.0, 2.0]}})
+    write_study(work / "studies", config={"sleep_s": 0.01}, sweep={"sigma0": {"grid": [0.5, 1.0, 2.0]}})
     shared = tmp_path / "shared" / "syre"
     argv = [a.replace("HEAD_IP", "127.0.0.1").replace("6379", str(port)) for a in submit[2:]]
     argv = [str(Path("studies") / "study.yaml") if a.startswith("studies/") else a for a in argv]
