@@ -264,11 +264,16 @@ def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argpars
 def _study_folders(args: argparse.Namespace) -> list[Any]:
     """The study folders NAME names under --storage: itself, or the studies of a multi-study file."""
     from syre_tune import results
+    from syre_tune.study import did_you_mean
 
-    folder = _storage(args.storage) / args.name
+    storage = _storage(args.storage)
+    folder = storage / args.name
     found = results.study_folders(folder, layout.STUDY_FILE)
     if not found:
-        raise UsageError(f"{folder}: no study of that name (expected <storage>/<name>/{layout.STUDY_FILE})")
+        children = storage.children() if storage.exists() else []
+        names = [child.name for child in children if results.study_folders(child, layout.STUDY_FILE)]
+        hint = did_you_mean(args.name, names)
+        raise UsageError(f"{folder}: no study of that name{hint} (expected <storage>/<name>/{layout.STUDY_FILE})")
     return found
 
 
@@ -314,12 +319,20 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             if status["driver_alive"] and not status["finished"]:
                 pid = status["driver"]["pid"]
                 raise UsageError(f"{folder}: its driver (pid {pid}, this host) still runs; resume when it is gone")
+            if status["finished"] and not status.get("interrupted") and not status["failed"]:
+                print(
+                    f"[syre-tune] {status['study']}: finished ({status['done']} of {status['planned']} trials done, "
+                    f"none failed; updated {status['updated']}): nothing to resume, nothing changed"
+                )
+                continue
         saved = folder / layout.STUDY_FILE
         try:
             (study,) = study_module.load_text(saved.read_text(), source=str(saved))
         except study_module.StudyError as error:
             raise UsageError(str(error)) from None
         todo.append((study, folder))
+    if not todo:
+        return 0
     return _drive(todo, runner.resume_study, lambda study: f"resuming {study.name}", args, args.name)
 
 

@@ -26,9 +26,10 @@ key, the value and what was expected, and is raised before anything is written.
 from __future__ import annotations
 
 import copy
+import difflib
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,12 @@ SCHEDULERS = {"asha": {"grace_period": 1, "reduction_factor": 2, "max_t": 100}}
 MAX_SEEDS = 1_000_000
 """Seeds a study may list (so that a typo such as 10**8 fails at once instead of being listed)."""
 RESERVED = ("seeds", "device")  # set by the study's `seeds` and by the runner
+
+
+def did_you_mean(word: object, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options`` to ``word``, or '' if none is close."""
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class StudyError(ValueError):
@@ -216,7 +223,17 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
 
     unknown = sorted(set(raw) - set(STUDY_KEYS))
     if unknown:
-        raise fail(unknown[0], f"unknown key; expected one of {sorted(STUDY_KEYS)}")
+        hint = did_you_mean(unknown[0], STUDY_KEYS)
+        raise fail(unknown[0], f"unknown key{hint}; expected one of {sorted(STUDY_KEYS)}")
+    if not smoke and isinstance(raw.get("smoke"), Mapping):  # a typo in smoke: fails every load, not only --smoke
+        study = _parse(path, prefix, {k: v for k, v in raw.items() if k != "smoke"}, False, name, download)
+        try:
+            _parse(path, prefix, raw, True, name, download)
+        except StudyError as error:
+            key = error.key or ""
+            key = prefix + "smoke." + (key[len(prefix) :] if key.startswith(prefix) else key)
+            raise StudyError(path, key, f"{error.message} (in the study with its smoke: block applied)") from None
+        return study
     spec = dict(raw)
     if smoke:
         overrides = spec.pop("smoke", None)
@@ -226,7 +243,8 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
             raise fail("smoke", f"expected a mapping of overrides, got {overrides!r}")
         bad = sorted(set(overrides) - set(STUDY_KEYS) - {"smoke"})
         if bad:
-            raise fail(f"smoke.{bad[0]}", f"unknown key; expected one of {sorted(STUDY_KEYS)}")
+            hint = did_you_mean(bad[0], STUDY_KEYS)
+            raise fail(f"smoke.{bad[0]}", f"unknown key{hint}; expected one of {sorted(STUDY_KEYS)}")
         spec = _deep_merge(spec, overrides)
     else:
         spec.pop("smoke", None)
@@ -238,7 +256,8 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
     try:
         bench = benchmarks.get(spec["benchmark"])
     except ConfigError as error:
-        raise fail("benchmark", f"unknown benchmark {spec['benchmark']!r}; expected {error.expected}") from None
+        hint = did_you_mean(spec["benchmark"], benchmarks.available())
+        raise fail("benchmark", f"unknown benchmark {spec['benchmark']!r}{hint}; expected {error.expected}") from None
     fields = set(bench.config_cls.__dataclass_fields__)
     if download and "data_download" in fields:  # --download: the command line asks for the data set
         config = spec.get("config")
@@ -253,10 +272,9 @@ def _parse(path: Path, prefix: str, raw: Mapping[str, Any], smoke: bool, name: A
             if key in RESERVED:
                 raise fail(f"{where}.{key}", "is set by the study's `seeds` / the runner, not in config")
             if key not in fields:
-                raise fail(
-                    f"{where}.{key}",
-                    f"unknown key for benchmark {bench.name}; expected one of {sorted(fields - set(RESERVED))}",
-                )
+                known = sorted(fields - set(RESERVED))
+                hint = did_you_mean(key, known)
+                raise fail(f"{where}.{key}", f"unknown key for benchmark {bench.name}{hint}; expected one of {known}")
         return dict(mapping)
 
     fixed = check_keys("config", spec.get("config"))

@@ -344,3 +344,50 @@ def test_optuna_study_in_an_rdb_given_by_the_study(tmp_path: Path, monkeypatch) 
     assert [t.state.name for t in loaded.trials] == ["COMPLETE"] * 3
     assert not (tmp_path / "s" / "o" / "optuna.journal").exists()
     assert (tmp_path / "s" / "o" / "figures" / "optuna_history.png").exists()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder``: its modification time and bytes."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_resume_of_a_finished_study_says_so_and_touches_nothing(quickstart: Path) -> None:
+    before = snapshot(quickstart)
+    done = syre_tune("resume", "quickstart", "--storage", str(quickstart.parent), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("nothing to resume, nothing changed" in line for line in lines), lines
+    assert lines[0].startswith("[syre-tune] theorem4: finished (12 of 12 trials done, none failed; updated ")
+    assert snapshot(quickstart) == before
+
+
+def test_a_study_name_or_a_results_folder_is_found_for_the_user(quickstart: Path, tmp_path: Path) -> None:
+    done = syre_tune("status", "quickstrat", "--storage", str(quickstart.parent), timeout=120)
+    assert done.returncode == 2 and "no study of that name (did you mean 'quickstart'?)" in done.stderr
+    # a study's results/ folder, as a user pastes it from run's last line, analyses that study
+    done = syre_tune("analyze", str(quickstart / "theorem4" / "results"), "--out", str(tmp_path / "figs"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "figs" / "theorem4.png").exists(), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("benchmark: theorem4\nconfig: {n_symetries: 3}\n", "config.n_symetries: unknown key for benchmark theorem4 "
+         "(did you mean 'n_symmetries'?)"),
+        ("benchmark: theorm4\n", "unknown benchmark 'theorm4' (did you mean 'theorem4'?)"),
+        ("benchmark: theorem4\nsweeps: {}\n", "sweeps: unknown key (did you mean 'sweep'?)"),
+        ("benchmark: theorem4\nsmoke: {config: {stpes: 5}}\n", "smoke.config.stpes: unknown key for benchmark "
+         "theorem4 (did you mean 'steps'?)"),
+    ],
+)  # fmt: skip
+def test_typos_get_a_suggestion_and_a_bad_smoke_block_fails_without_smoke(text: str, needle: str, tmp_path) -> None:
+    from syre_tune import study
+
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(study.StudyError) as error:
+        study.load(path)  # without --smoke: the smoke: block is checked too
+    assert needle in str(error.value)

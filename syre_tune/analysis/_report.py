@@ -18,6 +18,9 @@ def study_dirs(path: str | Path) -> list[Path | results.Location]:
     """``path`` (a folder or a storage URI) if it is a study folder, else the study folders directly
     inside it; local ones as Paths."""
     found = results.study_folders(path, layout.RESULTS_DIR)
+    where = results.location(path)
+    if not found and where.name == layout.RESULTS_DIR:  # a study's results/ folder: the study is its parent
+        found = results.study_folders(where.parent, layout.RESULTS_DIR)
     if not found:
         raise FileNotFoundError(f"{path}: no study results here (expected <storage>/<study>/results/)")
     return [f.local if f.local is not None else f for f in found]
