@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
     resume.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)  # refused: one clear line
 
-    commands.add_parser("list", help="list benchmarks and the studies in ./studies")
+    listing = commands.add_parser("list", help="list benchmarks and the studies in ./studies, or one benchmark's keys")
+    listing.add_argument("benchmark", nargs="?", help="a benchmark: every config key, its methods, metrics and figures")
 
     analyze = commands.add_parser("analyze", help="draw figures and tables from a results folder")
     analyze.add_argument("results_dir", help="<storage>/<study> (or a folder of several studies)")
@@ -77,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_list() -> int:
+def _cmd_list(name: str | None = None) -> int:
     from syre_tune import benchmarks
 
+    if name is not None:
+        return _list_benchmark(name)
     print("benchmarks:")
     for name in benchmarks.available():
         about = benchmarks.describe(name)  # from the source: no torch/torchvision import, so it stays fast
@@ -96,6 +99,40 @@ def _cmd_list() -> int:
             except yaml.YAMLError:
                 document = {}
             print(f"  {str(path):<32} {document.get('description', '')}")
+    return 0
+
+
+def _list_benchmark(name: str) -> int:
+    """Every key a study of benchmark ``name`` may set (type, default, meaning), its methods,
+    metrics and figures: from its typed Config and docstrings; nothing runs."""
+    from syre_tune import benchmarks
+    from syre_tune.analysis.figures import figures_for
+    from syre_tune.study import did_you_mean
+
+    try:
+        bench = benchmarks.get(name)
+    except benchmarks.ConfigError as error:
+        hint = did_you_mean(name, benchmarks.available())
+        raise UsageError(f"no benchmark {name!r}{hint}; expected {error.expected}") from None
+    print(f"{bench.name}: {bench.summary}")
+    print(f"methods: {', '.join(bench.methods)}")
+    print(f"metrics: {', '.join(bench.metrics)}")
+    figures = figures_for(bench.name)
+    doc = ""
+    if not figures.source.startswith("register("):
+        import importlib
+
+        first = (importlib.import_module(figures.source).__doc__ or "").strip().split("\n\n")[0]
+        doc = f": {' '.join(first.split())}" if first else ""
+    print(f"figures: {figures.source}{doc}")
+    print("config (set under config: or sweep:; seeds and the device come from the study and the runner):")
+    found = benchmarks.settings(bench)
+    width = max(len(s.name) for s in found)
+    kinds = max(len(s.type.replace(" ", "")) for s in found)
+    for setting in found:
+        default = "null" if setting.default is None else repr(setting.default)
+        kind = setting.type.replace(" ", "")
+        print(f"  {setting.name:<{width}}  {kind:<{kinds}}  {default:<12} {setting.doc}")
     return 0
 
 
@@ -354,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            return _cmd_list()
+            return _cmd_list(args.benchmark)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "status":

@@ -70,7 +70,7 @@ SAMPLERS = ("tpe", "gp", "cmaes", "random")
 SCHEDULERS = {"asha": {"grace_period": 1, "reduction_factor": 2, "max_t": 100}}
 MAX_SEEDS = 1_000_000
 """Seeds a study may list (so that a typo such as 10**8 fails at once instead of being listed)."""
-RESERVED = ("seeds", "device")  # set by the study's `seeds` and by the runner
+RESERVED = benchmarks.RESERVED_KEYS  # set by the study's `seeds` and by the runner
 
 
 def did_you_mean(word: object, options: Iterable[str]) -> str:

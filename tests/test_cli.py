@@ -391,3 +391,30 @@ def test_typos_get_a_suggestion_and_a_bad_smoke_block_fails_without_smoke(text: 
     with pytest.raises(study.StudyError) as error:
         study.load(path)  # without --smoke: the smoke: block is checked too
     assert needle in str(error.value)
+
+
+def test_list_benchmark_shows_every_key_with_its_type_default_and_meaning() -> None:
+    import dataclasses
+
+    from syre_tune.benchmarks import fcn_collapse
+
+    done = syre_tune("list", "fcn_collapse", timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[1] == f"methods: {', '.join(fcn_collapse.METHODS)}"
+    assert lines[2] == f"metrics: {', '.join(fcn_collapse.METRICS)}"
+    assert lines[3].startswith("figures: syre_tune.analysis.figures.fcn_collapse: ")
+    rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
+    fields = [f for f in dataclasses.fields(fcn_collapse.Config) if f.name not in ("seeds", "device")]
+    assert list(rows) == [f.name for f in fields]  # every key a study may set, in the Config's order
+    for field in fields:
+        default = "null" if field.default is None else repr(field.default)
+        assert rows[field.name].split()[2] == default.split()[0], rows[field.name]
+    assert rows["width"].split(None, 3)[1:] == [
+        "int",
+        "300",
+        "Units of each of the three hidden layers (the paper: 300).",
+    ]
+    assert "Report (and allow a checkpoint) every this many steps, and at the end." in rows["report_every"]
+    wrong = syre_tune("list", "fcn_colapse", timeout=120)
+    assert wrong.returncode == 2 and "(did you mean 'fcn_collapse'?)" in wrong.stderr

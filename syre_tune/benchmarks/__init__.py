@@ -8,9 +8,12 @@ function ``run(cfg, report, resume=None)``: a typed config in, one value per see
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
+import textwrap
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -23,12 +26,18 @@ __all__ = [
     "Description",
     "METHODS",
     "METHOD_KNOBS",
+    "RESERVED_KEYS",
     "Report",
+    "Setting",
     "available",
     "describe",
     "get",
+    "settings",
     "Common",
 ]
+
+RESERVED_KEYS = ("seeds", "device")
+"""Config fields a study does not set: its ``seeds`` and the runner (the trial's device)."""
 
 _MODULES = {
     "symmetry_objective": "syre_tune.benchmarks.symmetry_objective",
@@ -108,6 +117,43 @@ class Benchmark:
     def run(self, cfg: Common, report: Report, resume: dict[str, Any] | None = None) -> None:
         """Run ``cfg``; with ``resume`` (a state passed to ``report``) continue after that point."""
         self.module.run(cfg, report, resume=resume)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key a study's ``config:`` or ``sweep:`` may set: from the benchmark's typed Config."""
+
+    name: str
+    type: str
+    default: Any
+    doc: str
+    """The first line of the field's docstring (the string right after it in the class body)."""
+
+
+def settings(bench: Benchmark) -> list[Setting]:
+    """Every config key of ``bench`` a study may set, in the Config's order, with its type, default
+    and the first line of its docstring, read from the source of the Config and its bases."""
+    docs: dict[str, str] = {}
+    for cls in reversed(bench.config_cls.__mro__):  # a subclass's docstring wins over its base's
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in zip(body, body[1:]):
+            text = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else None
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(text, str):
+                docs[node.target.id] = " ".join(text.split())
+    found = []
+    for field in dataclasses.fields(bench.config_cls):
+        if field.name in RESERVED_KEYS:
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = field.default_factory()  # type: ignore[misc]
+        kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+        found.append(Setting(field.name, kind, default, docs.get(field.name, "")))
+    return found
 
 
 def available() -> tuple[str, ...]:
