@@ -179,3 +179,33 @@ def test_bad_configs_are_refused_naming_the_key(values: dict, needle: str) -> No
     with pytest.raises(ConfigError) as error:
         build_config(sa.Config, values)
     assert needle in str(error.value)
+
+
+def test_without_the_rl_extra_a_study_is_one_line_naming_it(tmp_path) -> None:
+    """gymnasium and PyBullet are the [rl] extra: without them the benchmark still imports and a
+    Slippery Ant study fails to load with one line that says how to install them."""
+    import subprocess
+    import sys
+
+    study = tmp_path / "ant.yaml"
+    study.write_text("benchmark: slippery_ant\nseeds: 1\n")
+    probe = (
+        "import sys\n"
+        "for name in ('gymnasium', 'pybullet', 'pybullet_envs_gymnasium'):\n"
+        "    sys.modules[name] = None  # as if not installed: importing it raises ImportError\n"
+        "import importlib.util\n"
+        "find = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] in sys.modules and "
+        "sys.modules[name.split('.')[0]] is None else find(name, *a)\n"
+        "from syre_tune import study\n"
+        "try:\n"
+        "    study.load(sys.argv[1])\n"
+        "except study.StudyError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(study)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines() == [
+        f"{study}: config.env: expected gymnasium, pybullet, pybullet_envs_gymnasium installed: "
+        "pip install 'syre-tune[rl]' (an extra), got 'syre_tune/SlipperyAnt-v0'"
+    ]

@@ -159,6 +159,12 @@ class Config(Common):
 
 def check(cfg: Config) -> None:
     """Before any trial: the environment exists (pybullet and its Ant installed, the id registered)."""
+    import importlib.util
+
+    needed = ("gymnasium", "pybullet", "pybullet_envs_gymnasium") if cfg.env == SLIPPERY_ANT else ("gymnasium",)
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError("env", cfg.env, f"{', '.join(missing)} installed: pip install 'syre-tune[rl]' (an extra)")
     import gymnasium
 
     try:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gymnasium.envs.registration import register, registry
-
 __all__ = ["SLIPPERY_ANT", "SlipperyAnt", "friction_schedule"]
 
 SLIPPERY_ANT = "syre_tune/SlipperyAnt-v0"
@@ -25,8 +23,13 @@ if TYPE_CHECKING:
 # An entry-point string, so that registering imports nothing heavy. No max_episode_steps here: the env truncates
 # itself (its counter is checkpointed), so gymnasium.make adds no TimeLimit wrapper. Registering only when absent
 # keeps a second import or a reload silent (gymnasium warns when an id is registered again).
-if SLIPPERY_ANT not in registry:
-    register(id=SLIPPERY_ANT, entry_point="syre_tune.envs.slippery_ant:SlipperyAnt")
+try:  # gymnasium and PyBullet are the [rl] extra: without them there is nothing to register
+    from gymnasium.envs.registration import register, registry
+except ImportError:
+    pass
+else:
+    if SLIPPERY_ANT not in registry:
+        register(id=SLIPPERY_ANT, entry_point="syre_tune.envs.slippery_ant:SlipperyAnt")
 
 
 def __getattr__(name: str) -> object:
