@@ -97,10 +97,10 @@ def test_every_benchmark_sizes_its_default_trial(name: str) -> None:
     assert 0 < bench.trial_memory(one) < bench.trial_memory(cfg) <= 2 * bench.trial_memory(one)
 
 
-@pytest.mark.parametrize("name", ["continual_permuted", "resnet_cifar"])
+@pytest.mark.parametrize("name", ["continual_permuted"])
 def test_trial_memory_is_within_a_factor_of_two_of_a_real_runs_peak(name: str) -> None:
-    """bench/trial_memory.py's measure (all benchmarks: 0.68-1.50); here a vectorised population
-    of CNNs (the worst ratio) and one ResNet per seed, on configs whose trial holds 1-2 GiB."""
+    """bench/trial_memory.py's measure (all benchmarks: 0.68-1.50, 3.5 minutes); here the worst
+    ratio, a vectorised population of CNNs, on a config whose trial holds about 2 GiB."""
     found = trial_memory_bench.measure(name)
     assert 0.5 <= found["estimate"] / found["measured"] <= 2.0, found
 

@@ -28,7 +28,7 @@ def local_ray():
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_smoke_study_runs_and_draws_its_figure(path: Path, tmp_path: Path, local_ray) -> None:
-    for smoke in study.load(path, smoke=True):
+    for smoke in study.load(path, smoke=True)[:1]:  # a file of several studies: its first (the same contract)
         # one seed of the first two settings (one round of trials on two cores): the contract is the
         # same per seed and setting, and the figures must draw from part of a study (an interrupted
         # one) too; this keeps the suite within its 15 minutes. The README's figures come from the
