@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from torch.utils import _pytree
 
 from syre_tune.benchmarks._methods import Parts
 
-__all__ = ["Shapes", "shapes", "trial_bytes"]
+__all__ = ["Shapes", "data_numbers", "evaluated_at_once", "per_seed", "shapes", "trial_bytes"]
 
 FLOAT = 4
 METHOD_STATES = 2
@@ -101,6 +102,26 @@ def trial_bytes(
     training = live * batch * found.activations * 2  # the forward's outputs kept, and their gradients
     evaluation = live * evaluated * min(found.activations, EVALUATION_LIVE * found.widest)
     return FLOAT * (weights + max(training, evaluation) + 2 * data)
+
+
+def per_seed(found: Shapes, cfg: Any, sizes: Any, *, optimizer_states: int, together: bool, evaluated: int) -> int:
+    """:func:`trial_bytes` of a data-set benchmark: one model per seed of ``cfg`` (``cfg.seeds``),
+    ``cfg.batch_size`` examples per step, the data set of ``sizes`` (:class:`syre_tune.data.Sizes`)."""
+    return trial_bytes(
+        found,
+        members=len(cfg.seeds),
+        optimizer_states=optimizer_states,
+        batch=cfg.batch_size,
+        together=together,
+        evaluated=evaluated,
+        data=data_numbers(sizes.train, sizes.test, sizes.shape),
+    )
+
+
+def evaluated_at_once(sizes: Any, eval_size: int | None, rank_samples: int, chunk: int) -> int:
+    """Examples one evaluation pass holds: a ``chunk`` of the train (its first ``eval_size``) or test
+    split, or the ``rank_samples`` a rank is measured on, whichever is larger."""
+    return max(min(chunk, max(sizes.test, eval_size or sizes.train)), rank_samples)
 
 
 def data_numbers(train: int, test: int, example: tuple[int, ...]) -> int:

@@ -152,15 +152,9 @@ def trial_memory(cfg: Config) -> int:
     sizes = data_sizes(cfg)
     inputs = math.prod(sizes.shape)
     found = _memory.shapes(lambda parts: FCN(inputs, cfg.width, sizes.classes, cfg.depth, parts), sizes.shape)
-    evaluated = max(min(EVAL_CHUNK, max(sizes.test, cfg.eval_size or sizes.train)), cfg.rank_samples)
-    return _memory.trial_bytes(
-        found,
-        members=len(cfg.seeds),
-        optimizer_states=OPTIMIZER_STATES[cfg.optimizer],
-        batch=cfg.batch_size,
-        together=True,
-        evaluated=evaluated,
-        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    evaluated = _memory.evaluated_at_once(sizes, cfg.eval_size, cfg.rank_samples, EVAL_CHUNK)
+    return _memory.per_seed(
+        found, cfg, sizes, optimizer_states=OPTIMIZER_STATES[cfg.optimizer], together=True, evaluated=evaluated
     )
 
 

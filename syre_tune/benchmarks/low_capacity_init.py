@@ -195,15 +195,10 @@ def trial_memory(cfg: Config) -> int:
     pairwise distances of the hidden units (K × width² float64 and its masks) when measuring."""
     sizes = data_sizes(cfg)
     inputs = math.prod(sizes.shape)  # collapsing neurons changes values, not shapes
-    evaluated = max(min(EVAL_CHUNK, max(sizes.test, cfg.eval_size or sizes.train)), cfg.rank_samples)
-    network = _memory.trial_bytes(
-        _memory.shapes(lambda parts: TwoLayerNet(inputs, cfg.width, sizes.classes, parts), sizes.shape),
-        members=len(cfg.seeds),
-        optimizer_states=OPTIMIZER_STATES[cfg.optimizer],
-        batch=cfg.batch_size,
-        together=True,
-        evaluated=evaluated,
-        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    found = _memory.shapes(lambda parts: TwoLayerNet(inputs, cfg.width, sizes.classes, parts), sizes.shape)
+    evaluated = _memory.evaluated_at_once(sizes, cfg.eval_size, cfg.rank_samples, EVAL_CHUNK)
+    network = _memory.per_seed(
+        found, cfg, sizes, optimizer_states=OPTIMIZER_STATES[cfg.optimizer], together=True, evaluated=evaluated
     )
     return network + len(cfg.seeds) * cfg.width**2 * (8 + 8 + 8 + 1)  # distances, labels, fill, links
 

@@ -132,14 +132,10 @@ def trial_memory(cfg: Config) -> int:
     """Bytes a trial needs (:mod:`._memory`): every seed's ResNet with its gradients and momentum,
     and one network's batch of activations at a time (or an evaluation chunk's)."""
     sizes = data_sizes(cfg)
-    return _memory.trial_bytes(
-        _memory.shapes(build(cfg, sizes.classes), sizes.shape),
-        members=len(cfg.seeds),
-        optimizer_states=int(cfg.momentum > 0),
-        batch=cfg.batch_size,
-        together=False,
-        evaluated=min(cfg.eval_chunk, sizes.test),
-        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
+    found = _memory.shapes(build(cfg, sizes.classes), sizes.shape)
+    evaluated = min(cfg.eval_chunk, sizes.test)
+    return _memory.per_seed(
+        found, cfg, sizes, optimizer_states=int(cfg.momentum > 0), together=False, evaluated=evaluated
     )
 
 

@@ -235,15 +235,9 @@ def trial_memory(cfg: Config) -> int:
     and one VAE's batch of activations at a time (or an evaluation chunk's)."""
     sizes = data_sizes(cfg)
     pixels = math.prod(sizes.shape)
-    return _memory.trial_bytes(
-        _memory.shapes(_builder(cfg, pixels), (pixels,), lambda model, x: model.decode(model.encode(x)[0])),
-        members=len(cfg.seeds),
-        optimizer_states=2,
-        batch=cfg.batch_size,
-        together=False,
-        evaluated=max(cfg.eval_chunk, cfg.rank_samples),
-        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
-    )
+    found = _memory.shapes(_builder(cfg, pixels), (pixels,), lambda model, x: model.decode(model.encode(x)[0]))
+    evaluated = max(cfg.eval_chunk, cfg.rank_samples)
+    return _memory.per_seed(found, cfg, sizes, optimizer_states=2, together=False, evaluated=evaluated)
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -258,15 +258,9 @@ def trial_memory(cfg: Config) -> int:
     """Bytes a trial needs (:mod:`._memory`): every seed's ViT with its gradients and Adam moments,
     and one ViT's batch of activations at a time (or an evaluation chunk's)."""
     sizes = data_sizes(cfg)
-    return _memory.trial_bytes(
-        _memory.shapes(lambda parts: ViT(cfg, sizes.classes, parts), sizes.shape),
-        members=len(cfg.seeds),
-        optimizer_states=2,
-        batch=cfg.batch_size,
-        together=False,
-        evaluated=max(cfg.eval_chunk, cfg.rank_samples),
-        data=_memory.data_numbers(sizes.train, sizes.test, sizes.shape),
-    )
+    found = _memory.shapes(lambda parts: ViT(cfg, sizes.classes, parts), sizes.shape)
+    evaluated = max(cfg.eval_chunk, cfg.rank_samples)
+    return _memory.per_seed(found, cfg, sizes, optimizer_states=2, together=False, evaluated=evaluated)
 
 
 def run(cfg: Config, report: Report, resume: dict | None = None) -> None:

@@ -145,7 +145,7 @@ def _can_add_machines() -> bool:
     """Whether an autoscaler may start more nodes (node types besides the head's, in its config)."""
     config = _autoscaler_config()
     head, types = config.get("head_node_type"), config.get("available_node_types") or {}
-    return any(name != head and (t or {}).get("max_workers", 1) != 0 for name, t in types.items())
+    return any(name != head and isinstance(t, dict) and t.get("max_workers", 1) != 0 for name, t in types.items())
 
 
 def check_storage(study_dir: Any, address: str | None) -> None:
