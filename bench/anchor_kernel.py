@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from syre_tune import functional
-from syre_tune._random import normal_std
+from syre_tune._random import fan_ins, normal_std
 from syre_tune.kernels import anchor_decay_, stream_key, triton_available
 
 LR = 1e-3
@@ -78,7 +78,8 @@ def resnet18_parameters(smoke: bool) -> dict[str, torch.Tensor]:
 def variants(named: dict[str, torch.Tensor], device: torch.device) -> dict[str, Callable[[], None]]:
     """One step function per variant, each over its own copy of the parameters."""
     names = list(named)
-    stds = [normal_std(SIGMA0, tuple(named[n].shape), relative=True) for n in names]
+    fans = fan_ins({n: tuple(named[n].shape) for n in names})
+    stds = [normal_std(SIGMA0, tuple(named[n].shape), relative=True, fan=fans[n]) for n in names]
     keys = [stream_key(SEED, n, "theta0") for n in names]
     diag_keys = [stream_key(SEED, n, "diag") for n in names]
     shapes = {n: tuple(named[n].shape) for n in names}

@@ -27,7 +27,7 @@ import torch
 import torchvision
 
 from syre_tune import functional
-from syre_tune._random import normal_std
+from syre_tune._random import fan_ins, normal_std
 from syre_tune.kernels import anchor_decay_, stream_key
 
 
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(2)
     named = {n: p.detach() for n, p in torchvision.models.resnet18(num_classes=10).named_parameters()}
     shapes = {n: tuple(p.shape) for n, p in named.items()}
-    stds = {n: normal_std(1.0, shapes[n], relative=True) for n in named}
+    fans = fan_ins(shapes)
+    stds = {n: normal_std(1.0, shapes[n], relative=True, fan=fans[n]) for n in named}
     theta0 = {device: functional.theta0(shapes, 1.0, seed=0, device=device) for device in ("cpu", "cuda")}
     normals = {d: torch.cat([(theta0[d][n] / stds[n]).reshape(-1).cpu() for n in named]) for d in theta0}
     diag = {d: functional.diag(shapes, 0.3, seed=0, device=d) for d in ("cpu", "cuda")}

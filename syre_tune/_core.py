@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from syre_tune import functional
-from syre_tune._random import normal_std, seeded_mask, seeded_normal
+from syre_tune._random import fan_ins, normal_std, seeded_mask, seeded_normal
 from syre_tune.kernels import SeededDecay, fill_theta0_, stream_key
 
 __all__ = ["ParamSelector", "SigmaAsym", "Syre", "WFix"]
@@ -115,7 +115,8 @@ class _Offset(nn.Module):
         super().__init__()
         entry_name = entry.name
         self.key, self.std = entry.key, entry.std  # for the fused forward's one-call draw (store="seed")
-        self.draw_theta0 = lambda like_: syre._draw_theta0(entry_name, like_)
+        entry_std = entry.std
+        self.draw_theta0 = lambda like_: syre._draw_theta0(entry_name, entry_std, like_)
         self.draw_diag = lambda like_: syre._draw_diag(entry_name, like_)
         self.sigma_d, self.stored = syre.sigma_d, syre.store == "buffer"
         if self.stored:
@@ -222,11 +223,16 @@ class Syre:
     """Symmetry removal: train on l(θ + θ0) + γ‖θ‖²_D (paper Eq. 6-7).
 
     Args:
-        sigma0: scale of the static bias θ0 ~ N(0, s²); s = sigma0/√fan_in when ``relative``.
+        sigma0: scale of the static bias θ0 ~ N(0, s²); s = sigma0/√fan_in per tensor when
+            ``relative``, else s = sigma0. fan_in is a weight's inputs per output (a Linear's
+            in_features, a Conv's in·k·k); a bias takes its layer's (``fc.bias`` that of
+            ``fc.weight``, as torch's own init), so ``Linear(400, 5)``'s weight and bias both get
+            s = sigma0/20; other 1-D tensors (norm scales, a CLS token) their own length.
         gamma: weight-decay strength γ of the penalty γ Σ D θ² (torch ``weight_decay`` = 2γ).
         sigma_d: std of the entries of D = 1 + U(−√3σ_D, √3σ_D); 0 gives D = I (the paper's default).
         seed: θ0 and D are deterministic functions of (seed, parameter name).
-        relative: state sigma0 in units of 1/√fan_in (paper §5.4).
+        relative: state sigma0 in units of 1/√fan_in (paper §5.4: σ0 = 1 is a default
+            initialisation's scale); False: sigma0 is θ0's std itself.
         params: which tensors get the bias and decay: None = all trainable, a callable
             ``(name, tensor) -> bool``, or fnmatch patterns such as ``["projector.*"]``.
         mode: "bias" (trainable θ, forward sees θ + θ0) or "anchor" (trainable φ = θ + θ0,
@@ -283,11 +289,12 @@ class Syre:
         if model in self._entries:
             raise ValueError(f"this Syre is already attached to the {type(model).__name__}")
         entries = []
+        fans = fan_ins({name: tuple(param.shape) for name, param in model.named_parameters()})
         for name, _param in _select(model, self.params, "params"):
             module, attr = _owner(model, name)
             if self.mode == "bias" and parametrize.is_parametrized(module, attr):
                 raise ValueError(f"params: {name!r} is already parametrized; mode='bias' cannot wrap it")
-            std = normal_std(self.sigma0, tuple(_param.shape), self.relative)
+            std = normal_std(self.sigma0, tuple(_param.shape), self.relative, fans[name])
             keys = {what: stream_key(self.seed, name, what) for what in ("theta0", "diag")}
             entries.append(_Entry(name, module, attr, std, keys["theta0"], keys["diag"]))
         at_init = self.given_theta0 == "init"
@@ -301,7 +308,7 @@ class Syre:
                     with torch.no_grad():
                         entry.module.parametrizations[entry.attr].original.zero_()
             else:
-                theta0 = self._draw_theta0(entry.name, param) if theta0 is None else theta0
+                theta0 = self._draw_theta0(entry.name, entry.std, param) if theta0 is None else theta0
                 if not at_init:
                     with torch.no_grad():
                         param.add_(theta0)  # φ = θ + θ0
@@ -331,14 +338,14 @@ class Syre:
             raise ValueError(f"theta0[{name!r}]: shape {tuple(given.shape)}, the parameter's {tuple(param.shape)}")
         return given.detach().to(device=param.device, dtype=_theta0_dtype(param.dtype)).clone()
 
-    def _draw_theta0(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        """θ0 for one tensor, on its device (the functional core's draw; float32 beside a bfloat16 or
-        float16 parameter, else the parameter's dtype)."""
+    def _draw_theta0(self, name: str, std: float, like: torch.Tensor) -> torch.Tensor:
+        """θ0 ~ N(0, std²) for one tensor, on its device (the functional core's draw; float32 beside a
+        bfloat16 or float16 parameter, else the parameter's dtype)."""
         drawn = functional.theta0(
             {name: like.shape},
-            self.sigma0,
+            std,
             seed=self.seed,
-            relative=self.relative,
+            relative=False,
             device=like.device,
             dtype=_theta0_dtype(like.dtype),
         )
@@ -368,7 +375,7 @@ class Syre:
             return entry.module.parametrizations[entry.attr][0].get_theta0(like)
         if self.store == "buffer":
             return getattr(entry.module, f"{entry.attr}_syre_theta0")
-        return self._draw_theta0(entry.name, like)
+        return self._draw_theta0(entry.name, entry.std, like)
 
     def _entry_diag(self, entry: _Entry) -> torch.Tensor | None:
         if self.sigma_d == 0:

@@ -22,6 +22,7 @@ import torch
 __all__ = [
     "SeedGenerators",
     "fan_in",
+    "fan_ins",
     "generator",
     "normal_std",
     "per_seed",
@@ -47,10 +48,29 @@ def fan_in(shape: torch.Size | tuple[int, ...]) -> int:
     return max(1, numel)
 
 
-def normal_std(sigma0: float, shape: torch.Size | tuple[int, ...], relative: bool) -> float:
+def fan_ins(shapes: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """The fan-in that sets each named tensor's relative θ0 scale: :func:`fan_in` of its own shape,
+    except for a bias, which takes its layer's fan-in as torch's own initialisation does.
+
+    A bias is a 0/1-D tensor whose name ends in ``bias`` (``fc.bias``, ``attn.in_proj_bias``) beside
+    a 2+-D tensor of the same name with ``weight`` in its place (``fc.weight``,
+    ``attn.in_proj_weight``): ``Linear(400, 5)``'s bias gets std σ0/√400, as its weight, not σ0/√5.
+    Other 1-D tensors (a norm layer's scale and shift, a CLS token) keep their own length.
+    """
+    out = {}
+    for name, shape in shapes.items():
+        layer = None
+        if len(shape) <= 1 and name.endswith("bias"):
+            layer = shapes.get(name[: -len("bias")] + "weight")
+        out[name] = fan_in(tuple(layer)) if layer is not None and len(layer) >= 2 else fan_in(tuple(shape))
+    return out
+
+
+def normal_std(sigma0: float, shape: torch.Size | tuple[int, ...], relative: bool, fan: int | None = None) -> float:
     """The std of θ0 for a tensor: σ0/√fan_in when ``relative`` (the paper states σ0 in units of
-    1/√d, §5.4), else σ0."""
-    return sigma0 / math.sqrt(fan_in(shape)) if relative else sigma0
+    1/√d, §5.4), else σ0. ``fan``: the fan-in to use instead of the shape's (a bias's layer's,
+    :func:`fan_ins`)."""
+    return sigma0 / math.sqrt(fan if fan is not None else fan_in(shape)) if relative else sigma0
 
 
 def seeded_normal(

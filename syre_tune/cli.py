@@ -37,6 +37,9 @@ class UsageError(Exception):
     """One line for the user; exit status 2."""
 
 
+VERBOSE_HELP = "show Ray's trial table, its log lines and the trials' output instead of one progress line per study"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syre-tune", description="Study symmetry removal (syre) at scale.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
     run.add_argument("--overwrite", action="store_true", help="replace existing results of the same name")
     run.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
+    run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     run.add_argument(
         "--dry-run", action="store_true", help="print trials, seeds, rows, Parquet size and memory; write nothing"
     )
@@ -67,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default: ./{DEFAULT_STORAGE}")
     resume.add_argument("--address", help="a Ray cluster address (default: start an embedded local Ray)")
     resume.add_argument("--no-analyze", action="store_true", help="skip drawing the figures")
+    resume.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     resume.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)  # refused: one clear line
 
     listing = commands.add_parser("list", help="list benchmarks and the studies in ./studies, or one benchmark's keys")
@@ -230,9 +235,18 @@ def _report(summary: Any, target: Any, analyze: bool) -> bool:
     if summary.errored:
         print(f"[syre-tune] {summary.study}: failed trials: {', '.join(summary.errored)}", file=sys.stderr)
     if analyze and summary.rows:
-        for path in analysis.analyze(target):
-            print(f"[syre-tune]   wrote {path}")
+        _written(analysis.analyze(target), "[syre-tune]   ")
     return bool(summary.errored)
+
+
+def _written(paths: list[Any], prefix: str) -> None:
+    """A study's headline (its main result, three lines), then the paths ``analyze`` wrote."""
+    from syre_tune import analysis
+
+    for line in analysis.headline(paths):
+        print(f"  {line}")
+    for path in paths:
+        print(f"{prefix}wrote {path}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -279,7 +293,7 @@ def _drive(todo: list[tuple[Any, Any]], start: Any, announce: Any, args: argpars
         for index, (study, folder) in enumerate(todo):
             print(f"[syre-tune] {announce(study)} -> {folder}", flush=True)
             try:
-                summary = start(study, folder, address=args.address)
+                summary = start(study, folder, address=args.address, verbose=args.verbose)
             except KeyboardInterrupt:  # a second Ctrl+C, or one between two waves
                 runner.mark_interrupted(folder)
                 _interrupted(study.name, None, study.num_trials, resume)
@@ -382,8 +396,9 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     for folder in folders:
         out = Path(args.out) / folder.name if args.out and len(folders) > 1 else args.out
-        for path in analysis.analyze(folder, out):
-            print(f"wrote {path}")
+        paths = analysis.analyze(folder, out)
+        print(f"{folder.name}:")
+        _written(paths, "")
     return 0
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from syre_tune._random import normal_std
+from syre_tune._random import fan_ins, normal_std
 from syre_tune.kernels import fill_diag_, fill_theta0_, stream_key
 
 __all__ = ["decay_", "diag", "member_values", "offsets", "penalty", "theta0"]
@@ -69,8 +69,9 @@ def theta0(
     dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
     """θ0 for each named shape: N(0, s²) with s = σ0/√fan_in when ``relative`` (the paper's units,
-    §5.4), else σ0. One seed → tensors of the shapes; a sequence of K seeds → (K, *shape) stacks,
-    ``sigma0`` one value or K.
+    §5.4), else σ0. A bias's fan-in is its layer's, found by name among ``shapes``
+    (:func:`syre_tune._random.fan_ins`: ``fc.bias`` beside ``fc.weight``). One seed → tensors of the
+    shapes; a sequence of K seeds → (K, *shape) stacks, ``sigma0`` one value or K.
 
     Element i of a tensor is s·randn(key, i), key = ``stream_key(seed, name, "theta0")``: Triton's
     counter-based Philox generator (:mod:`syre_tune.kernels`): randn drawn in float32 on ``device`` (one
@@ -82,11 +83,13 @@ def theta0(
     seeds = (seed,) if single else tuple(int(s) for s in seed)
     sigma = [float(sigma0)] if single else member_values(sigma0, len(seeds), dtype=torch.float64).tolist()
     dtype = dtype or torch.get_default_dtype()
+    fans = fan_ins(shapes)
     for name, shape in shapes.items():
         stack, rows = _stacked(tuple(shape), len(seeds), device)
         fill_theta0_(rows, _key_words(seeds, name, "theta0"), [1.0] * len(seeds))  # z ~ N(0, 1), float32
         # Scaled in the target dtype: in float32 this is the fused step's own product randn·std.
-        stds = torch.tensor([normal_std(s, tuple(shape), relative) for s in sigma], dtype=dtype, device=device)
+        stds = [normal_std(s, tuple(shape), relative, fans[name]) for s in sigma]
+        stds = torch.tensor(stds, dtype=dtype, device=device)
         scaled = stack.to(dtype) * stds.reshape(-1, *([1] * len(shape)))
         out[name] = scaled[0] if single else scaled
     return out

@@ -21,7 +21,7 @@ from syre_tune import benchmarks, results
 from syre_tune.benchmarks._common import config_fields
 from syre_tune.study import Study
 
-__all__ = ["Estimate", "describe", "estimate", "machine_memory", "size", "trial_memory"]
+__all__ = ["Estimate", "describe", "estimate", "machine_memory", "planned_rows", "size", "trial_memory"]
 
 
 @dataclass(frozen=True)
@@ -71,24 +71,41 @@ def trial_memory(study: Study) -> int | None:
     return None if None in needs else max(needs)
 
 
+def _seed_scale(study: Study) -> float:
+    """Trials of smaller seed blocks than the largest (which :func:`_configs` uses): the fraction of
+    the seeds they run."""
+    return len(study.seeds) / (len(study.seed_blocks) * max(map(len, study.seed_blocks)))
+
+
+def planned_rows(study: Study) -> int | None:
+    """The rows the whole study writes when every trial runs to its end (no early stopping); None
+    where the benchmark does not say how often it reports. The live display's estimate of time left."""
+    bench = benchmarks.get(study.benchmark)
+    rows = 0
+    for cfg, trials in _configs(study):
+        reports = bench.reports(cfg)
+        if reports is None:
+            return None
+        rows += reports * len(cfg.seeds) * trials
+    return round(rows * _seed_scale(study))
+
+
 def estimate(study: Study) -> Estimate:
     bench = benchmarks.get(study.benchmark)
-    rows: int | None = 0
     parquet: int | None = 0
     memory: int | None = 0
     for cfg, trials in _configs(study):
         reports = bench.reports(cfg)
-        if reports is None or rows is None:
-            rows = parquet = None
+        if reports is None or parquet is None:
+            parquet = None
         else:
-            rows += reports * len(cfg.seeds) * trials
             chunks = math.ceil(reports / study.checkpoint_every)
             parquet += chunks * trials * _chunk_bytes(study, cfg, reports)
         needed = bench.trial_memory(cfg)
         memory = None if needed is None or memory is None else max(memory, needed)
-    if rows is not None:  # trials of smaller seed blocks than the largest: scale to the seeds they run
-        scale = len(study.seeds) / (len(study.seed_blocks) * max(map(len, study.seed_blocks)))
-        rows, parquet = round(rows * scale), round(parquet * scale)
+    rows = planned_rows(study)
+    if parquet is not None:
+        parquet = round(parquet * _seed_scale(study))
     return Estimate(study.name, study.num_trials, len(study.seeds), study.seeds_per_trial, rows, parquet, memory)
 
 

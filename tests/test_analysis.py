@@ -82,7 +82,7 @@ def test_analyze_theorem4_reads_only_its_columns(tmp_path, monkeypatch) -> None:
     assert written["gamma_sigma0"].tolist() == pytest.approx(expected["gamma_sigma0"].tolist())
     assert written["probability"].tolist() == expected["probability"].tolist()
     summary = (study / "figures" / "summary.txt").read_text().splitlines()
-    assert summary[-1].startswith("log-log slope of the measured threshold against N:")
+    assert summary[1].startswith("threshold slope in N (log-log fit over 2 thresholds): 0.5")
 
 
 def test_theorem4_thresholds_interpolate_in_log_and_slope() -> None:
@@ -138,12 +138,27 @@ def test_tradeoff_info_and_check_exact() -> None:
     assert info["excess_objective"].min() == 0.0
     assert info.loc[info["method"] == "syre", "excess_objective"].tolist() == pytest.approx([0.3, 5.0])
     check = analysis.tradeoff_check(info).set_index("method")
-    assert check.loc["syre", "min_symmetry_degree"] == 11.0
+    # best −10 (vanilla): matched objective ≤ −10 + 5 %·10 = −9.5
+    assert check["objective_limit"].tolist() == pytest.approx([-9.5] * 5)
+    assert check.loc["syre", "min_symmetry_degree"] == 11.0  # at −5: beyond the tolerance
+    assert check.loc["syre", "objective_at_min_degree"] == pytest.approx(-5.0)
+    assert check.loc["syre", "matched_symmetry_degree"] == 45.0  # γ = 0.1, −9.7
+    assert check.loc["syre", "matched_value"] == 0.1
+    assert check.loc["weight_decay", "matched_symmetry_degree"] == 90.0  # γ = 0.1, −9.5: on the limit
+    assert check.loc[["w_fix", "dropout"], "matched_symmetry_degree"].isna().all()  # −9 > −9.5
     assert check.loc["weight_decay", "best_objective"] == -9.5
+    assert check["lowest_at_matched"].to_dict() == {
+        "syre": True,
+        "weight_decay": False,
+        "vanilla": False,
+        "dropout": False,
+        "w_fix": False,
+    }
     assert check["syre_lowest_degree"].all()
-    assert check["syre_objective_within_tolerance"].all()  # −9.7 ≤ −9.5 + 5%·9.5
+    assert check["syre_objective_within_tolerance"].all()
     strict = analysis.tradeoff_check(info.assign(objective=info["objective"].where(info["method"] != "syre", -8.0)))
-    assert not strict["syre_objective_within_tolerance"].any()  # −8 > −9.5 + 0.475
+    assert not strict["syre_objective_within_tolerance"].any()  # −8 > −9.5: no syre point matched
+    assert not strict["syre_lowest_degree"].any()
 
 
 def test_summaries_exact() -> None:
@@ -153,12 +168,22 @@ def test_summaries_exact() -> None:
         {(1, 0.2): [0.05, 0.2, 0.3, 0.01], (1, 0.4): [0.2, 0.3, 0.4, 0.5], (4, 0.4): [0.0, 0.11, 0.2, 0.09]}
     )
     assert theorem4.summary(df) == [
+        "Theorem 4: Pr(min|Δ| > ε = 0.1) reaches 0.5 at γσ0 = 0.1 (N=1), 0.2 (N=4); "
+        "the theorem guarantees it by γσ0 = 0.1596, 0.6383 (N = 1, 4)",
+        "threshold slope in N (log-log fit over 2 thresholds): 0.5 (the theorem: at most 1)",
+        # Wilson 95 % at 2 of 4: 0.5 ± 1.96·√(1 + 0.96)/7.84 = 0.5 ± 0.35
+        "from 4 seeds per point (95 % Wilson half-width ≤ 0.35), N = 1–4, γ = 0.5",
         "N=1: Pr(min|Δ| > ε) reaches 0.5 at γσ0 = 0.1 (the theorem guarantees it by γσ0 = 0.1596)",
         "N=4: Pr(min|Δ| > ε) reaches 0.5 at γσ0 = 0.2 (the theorem guarantees it by γσ0 = 0.6383)",
-        "log-log slope of the measured threshold against N: 0.5 (the theorem: at most 1)",
+        "points below the theorem's bound by more than their 95 % interval: 0 of 3",
     ]
-    assert symmetry_objective.summary(tradeoff_rows()) == [
-        "s spectrum: syre lowest degree of symmetry: yes; best objective within 5 % of weight decay's: yes"
+    assert symmetry_objective.summary(tradeoff_rows())[:3] == [
+        "Fig. 4 tradeoff at matched objective ≤ best + 5%·|best| (2 seeds per point): "
+        "the lowest degree of symmetry each method reaches there",
+        "s (best -10, objective ≤ -9.5): syre 45, weight_decay 90, vanilla 91, dropout none in range, "
+        "w_fix none in range; lowest: syre",
+        "s, lowest degree at any objective (w = 0: objective 0): syre 11 at -5, weight_decay 90 at -9.5, "
+        "vanilla 91 at -10, dropout 80 at -9, w_fix 60 at -9",
     ]
 
 
@@ -200,7 +225,15 @@ def test_theorem4_threshold_is_the_first_crossing_of_a_non_monotone_curve() -> N
 
 def test_tradeoff_check_says_no_when_another_method_reaches_a_lower_degree() -> None:
     info = analysis.tradeoff_info(tradeoff_rows())
-    lower = info.assign(symmetry_degree=info["symmetry_degree"].where(info["method"] != "w_fix", 5.0))
-    assert not analysis.tradeoff_check(lower)["syre_lowest_degree"].any()
-    tie = info.assign(symmetry_degree=info["symmetry_degree"].where(info["method"] != "dropout", 11.0))
-    assert not analysis.tradeoff_check(tie)["syre_lowest_degree"].any()  # strictly lowest
+    w_fix, dropout = info["method"] == "w_fix", info["method"] == "dropout"
+    lower = info.assign(symmetry_degree=info["symmetry_degree"].mask(w_fix, 5.0))
+    assert analysis.tradeoff_check(lower)["syre_lowest_degree"].all()  # w_fix's −9 is beyond −9.5
+    assert not analysis.tradeoff_check(lower, tolerance=0.1)["syre_lowest_degree"].any()  # now −9 ≤ −9
+    lower_matched = lower.assign(objective=lower["objective"].mask(w_fix, -9.6))
+    assert not analysis.tradeoff_check(lower_matched)["syre_lowest_degree"].any()
+    tie = info.assign(
+        symmetry_degree=info["symmetry_degree"].mask(dropout, 45.0), objective=info["objective"].mask(dropout, -9.9)
+    )
+    checked = analysis.tradeoff_check(tie).set_index("method")
+    assert not checked["syre_lowest_degree"].any()  # strictly lowest
+    assert checked.loc[["syre", "dropout"], "lowest_at_matched"].all()

@@ -346,10 +346,9 @@ def test_analyze_a_benchmark_without_figure_module_writes_the_curves(tmp_path: P
     assert len(table) == 35 and table["value"].tolist() == expected["value"].tolist()
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "summary.txt").read_text().splitlines() == [
-        "loss at the last iteration, syre: 13 (mean of 3 runs)",  # (3 + 13 + 23) / 3
-        "loss at the last iteration, weight_decay: 113 (mean of 3 runs)",
-        "accuracy at the last iteration, syre: 0.6 (mean of 2 runs)",  # seed 1's last value is NaN
-        "accuracy at the last iteration, weight_decay: 0.6 (mean of 3 runs)",
+        "loss at the last iteration, mean over seeds: syre 13, weight_decay 113 (3 runs each)",  # (3 + 13 + 23) / 3
+        # seed 1's last accuracy is NaN: syre has 2 runs
+        "accuracy at the last iteration, mean over seeds: syre 0.6 (2 runs), weight_decay 0.6 (3 runs)",
     ]
 
 

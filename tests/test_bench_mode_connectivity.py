@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from references import reference_theta0
+from references import reference_theta0s
 from torch import nn
 
 from syre_tune import benchmarks
@@ -44,10 +44,11 @@ def test_pair_shares_the_methods_draws_and_each_network_has_its_own_init(method:
         for k, seed in enumerate(seeds):
             for j, member in enumerate(mc.MEMBERS):
                 init = plain_init(seed, member)
+                theta0s = reference_theta0s({name: tuple(value.shape) for name, value in init.items()}, 0.7, seed)
                 for name, value in init.items():
                     expected = value.detach().clone()
                     if method == "syre":  # φ = own init + the pair's θ0
-                        expected = expected + reference_theta0(tuple(value.shape), 0.7, seed, name)
+                        expected = expected + theta0s[name]
                     if method == "w_fix" and value.dim() >= 2:  # the pair's fixed entries
                         mask = seeded_mask(tuple(value.shape), 0.3, seed=seed, name=name)
                         fixed = torch.randn(tuple(value.shape), generator=generator(seed, name, "theta0")) * 0.01

@@ -251,4 +251,8 @@ def test_write_and_summary(tmp_path) -> None:
     written = fig.write(results(), tmp_path)
     assert {p.name for p in written} == {"simclr_table.csv", "simclr_table.md", "simclr.png", "simclr.pdf"}
     lines = fig.summary(results())
-    assert lines[0].startswith("syre σ0 = 0.1: last-layer low-rankness 0.05 vs vanilla 0.6 (lower: yes)")
+    assert lines[0] == "vanilla: last-layer low-rankness 0.6; probe accuracy last 0.23 / penultimate 0.47 (2 seeds)"
+    assert lines[1].startswith("syre σ0 = 0.1: last-layer low-rankness 0.05; probe accuracy last 0.32")
+    assert lines[2] == (
+        "syre rows below vanilla's last-layer low-rankness: 3 of 3; above its last-layer probe accuracy: 3 of 3"
+    )

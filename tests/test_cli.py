@@ -30,6 +30,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = syre_tune("run", "studies/quickstart.yaml", "--smoke", "--storage", str(storage))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "wrote" in done.stdout
+    (storage / "run.out").write_text(done.stdout + done.stderr)  # for the display's tests
     return storage / "quickstart"
 
 
@@ -80,6 +81,32 @@ def test_dry_run_predicts_the_rows_and_writes_nothing(quickstart: Path, tmp_path
         assert "memory per trial: about " in lines[head + 2]
 
 
+def test_run_shows_one_line_per_study_its_headline_and_none_of_rays_noise(quickstart: Path) -> None:
+    """The display's last line per study counts what the Parquet data holds; the headline (the first
+    three lines of summary.txt) comes before the figure paths; Ray's table and log lines are not shown."""
+    out = (quickstart.parent / "run.out").read_text()
+    lines = out.splitlines()
+    for study, trials in (("theorem4", 12), ("tradeoff", 10)):
+        rows = pads.dataset(quickstart / study / "results").count_rows()
+        final = next(line for line in lines if line.startswith(f"{study}: ") and "finished in" in line)
+        assert final.startswith(f"{study}: {trials} done, 0 running, 0 pending, 0 failed of {trials} · {rows} rows · ")
+        headline = (quickstart / study / "figures" / "summary.txt").read_text().splitlines()[:3]
+        written = f"[syre-tune]   wrote {quickstart / study / 'figures'}/"
+        first_path = next(i for i, line in enumerate(lines) if line.startswith(written))
+        assert lines[first_path - 3 : first_path] == [f"  {line}" for line in headline]
+    assert "Theorem 4: Pr(min|Δ| > ε = 0.01) reaches 0.5 at γσ0 = " in out
+    for noise in ("== Status ==", "FIFO scheduling", "Result logdir", "Token authentication", "trainable_"):
+        assert noise not in out
+
+
+def test_verbose_shows_rays_table_instead(tmp_path: Path) -> None:
+    study = tmp_path / "s.yaml"
+    study.write_text("benchmark: theorem4\nconfig: {steps: 20}\nsweep: {sigma0: {grid: [0.1, 1.0]}}\nseeds: 2\n")
+    done = syre_tune("run", str(study), "--storage", str(tmp_path / "out"), "--no-analyze", "--verbose")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "== Status ==" in done.stdout and "finished in" not in done.stdout
+
+
 def test_theorem4_rows(quickstart: Path) -> None:
     df = pads.dataset(quickstart / "theorem4" / "results").to_table().to_pandas()
     assert df["config.n_symmetries"].nunique() >= 3
@@ -93,6 +120,12 @@ def test_tradeoff_nulls_unused_knobs(quickstart: Path) -> None:
     assert df.loc[df["method"] == "w_fix", ["sigma0", "gamma"]].isna().all().all()
     assert df.loc[df["method"] == "weight_decay", "sigma0"].isna().all()
     assert df.loc[df["method"] == "syre", ["sigma0", "gamma"]].notna().all().all()
+    # the other methods' knobs in config.* too: null where the row's method does not read them
+    assert df.loc[df["method"] == "syre", ["config.kappa", "config.phi", "config.dropout"]].isna().all().all()
+    assert df.loc[df["method"] == "w_fix", ["config.phi", "config.kappa"]].notna().all().all()
+    assert df.loc[df["method"] == "w_fix", "config.dropout"].isna().all()
+    assert df.loc[df["method"] == "dropout", "config.dropout"].notna().all()
+    assert df["config.dim"].notna().all()  # the benchmark's own settings stay
 
 
 def test_figures_and_tables_written(quickstart: Path) -> None:
@@ -405,7 +438,9 @@ def test_list_benchmark_shows_every_key_with_its_type_default_and_meaning() -> N
     assert lines[2] == f"metrics: {', '.join(fcn_collapse.METRICS)}"
     assert lines[3].startswith("figures: syre_tune.analysis.figures.fcn_collapse: ")
     rows = {line.split()[0]: line for line in lines if line.startswith("  ")}
-    fields = [f for f in dataclasses.fields(fcn_collapse.Config) if f.name not in ("seeds", "device")]
+    # fcn_collapse runs syre and weight decay: the other methods' knobs are not listed
+    other_methods = ("phi", "kappa", "dropout", "shrink", "perturb", "redo_tau", "redo_every")
+    fields = [f for f in dataclasses.fields(fcn_collapse.Config) if f.name not in ("seeds", "device", *other_methods)]
     assert list(rows) == [f.name for f in fields]  # every key a study may set, in the Config's order
     for field in fields:
         default = "null" if field.default is None else repr(field.default)
@@ -416,5 +451,11 @@ def test_list_benchmark_shows_every_key_with_its_type_default_and_meaning() -> N
         "Units of each of the three hidden layers (the paper: 300).",
     ]
     assert "Report (and allow a checkpoint) every this many steps, and at the end." in rows["report_every"]
+    assert rows["method"].endswith("One of weight_decay | syre.")
+    units = "Units: relative, θ0's std is σ0/√fan_in per tensor (a bias takes its layer's fan-in)."
+    assert rows["sigma0"].endswith(units)
+    theorem4 = syre_tune("list", "theorem4", timeout=120)
+    sigma0 = next(line for line in theorem4.stdout.splitlines() if line.split()[:1] == ["sigma0"])
+    assert sigma0.endswith("Units: absolute, σ0 is θ0's std (relative: true for σ0/√fan_in).")
     wrong = syre_tune("list", "fcn_colapse", timeout=120)
     assert wrong.returncode == 2 and "(did you mean 'fcn_collapse'?)" in wrong.stderr

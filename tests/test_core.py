@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from syre_tune import Syre, WFix
+from syre_tune import Syre, WFix, functional
 from syre_tune._random import fan_in
 
 
@@ -183,6 +183,38 @@ def test_theta0_is_deterministic_and_independent_of_global_rng() -> None:
     assert torch.equal(first.theta0(first.attach(make_mlp()))["2.weight"], draws[0][0]["2.weight"])
 
 
+def test_relative_units_use_the_layers_fan_in_for_a_bias() -> None:
+    """σ0's relative unit per tensor, against torch's own init convention: a bias takes its layer's
+    fan-in (the 1/√fan_in bound of ``nn.init`` for Linear, Conv and attention biases); a norm layer's
+    1-D scale and shift and a lone 1-D tensor their own length."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 5)  # fan-in 3·5·5 = 75
+            self.norm = nn.BatchNorm2d(8)
+            self.attn = nn.MultiheadAttention(16, 2)  # in_proj_weight (48, 16), in_proj_bias (48,)
+            self.fc = nn.Linear(400, 5)
+            self.cls = nn.Parameter(torch.zeros(16))
+
+    net = Net()
+    syre = Syre(3.0, 0.0, seed=1, store="seed")
+    syre.attach(net)
+    stds = {entry.name: entry.std for entry in syre._entries[net]}
+    expected = {
+        "conv.weight": 75, "conv.bias": 75, "norm.weight": 8, "norm.bias": 8, "attn.in_proj_weight": 16,
+        "attn.in_proj_bias": 16, "attn.out_proj.weight": 16, "attn.out_proj.bias": 16, "fc.weight": 400,
+        "fc.bias": 400, "cls": 16,
+    }  # fmt: skip
+    assert stds == {name: pytest.approx(3.0 / math.sqrt(fan)) for name, fan in expected.items()}
+    # the functional core draws the same θ0 from the same shapes (one convention for both)
+    shapes = {name: tuple(p.shape) for name, p in Net().named_parameters()}
+    drawn = functional.theta0(shapes, 3.0, seed=1)
+    theta0 = syre.theta0(net)
+    for name in ("fc.bias", "conv.bias", "norm.weight"):
+        torch.testing.assert_close(theta0[name], drawn[name], msg=name)
+
+
 def test_theta0_and_diag_statistics() -> None:
     model = nn.Linear(400, 300)
     syre = Syre(0.2, 1.0, sigma_d=0.1, seed=0)
@@ -191,7 +223,8 @@ def test_theta0_and_diag_statistics() -> None:
     assert fan_in(weight0.shape) == 400
     assert weight0.std().item() == pytest.approx(0.2 / math.sqrt(400), rel=0.02)
     assert weight0.mean().item() == pytest.approx(0.0, abs=3 * 0.01 / math.sqrt(120_000))
-    assert syre.theta0(model)["bias"].std().item() == pytest.approx(0.2 / math.sqrt(300), rel=0.15)
+    # a bias takes its layer's fan-in (in_features), as torch's init does, not its own length (300)
+    assert syre.theta0(model)["bias"].std().item() == pytest.approx(0.2 / math.sqrt(400), rel=0.15)
     bound = math.sqrt(3) * 0.1
     assert diag.min() >= 1 - bound and diag.max() <= 1 + bound
     assert diag.std().item() == pytest.approx(0.1, rel=0.02)
@@ -385,7 +418,8 @@ def test_decay_is_the_literal_step_toward_theta0_in_every_mode(mode: str, store:
         shape = tuple(w.shape)
         index = torch.arange(w.numel())  # element i of θ0 is std·randn(key, i), row-major (Triton's Philox)
         theta0 = _philox.randn(stream_key(5, name, "theta0"), index).double().reshape(shape)
-        theta0 = theta0 * 2.0 / math.sqrt(fan_in(shape))
+        in_features = before[name.rpartition(".")[0] + ".weight"].shape[1]  # a Linear's, for weight and bias
+        theta0 = theta0 * 2.0 / math.sqrt(in_features)
         uniform = _philox.rand(stream_key(5, name, "diag"), index).double().reshape(shape)
         diag = 1.0 + (2.0 * uniform - 1.0) * math.sqrt(3.0) * sigma_d
         expected = w - 0.1 * 2 * 0.7 * diag * (w - theta0)

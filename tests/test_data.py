@@ -129,6 +129,19 @@ def test_check_names_the_first_missing_file_and_reads_nothing(tmp_path: Path, mo
     check("mnist", root=tmp_path, download=True)  # it may be fetched: nothing to complain about
 
 
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_without_torchvision_the_real_sets_name_the_vision_extra(tmp_path: Path, monkeypatch, name: str) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == "torchvision" else real(mod, *a))
+    with pytest.raises(
+        DataError, match=rf"^{name}: needs torchvision, which is not installed: pip install 'syre-tune\[vision\]'$"
+    ):
+        check(name, root=tmp_path)
+    assert load("digits").x_train.shape[1:] == (1, 28, 28)  # the stand-in needs no torchvision
+
+
 def test_unreadable_files_are_a_data_error(tmp_path: Path) -> None:
     write_mnist(tmp_path, "MNIST")
     (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x0d\x09garbage")

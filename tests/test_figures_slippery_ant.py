@@ -187,6 +187,9 @@ def test_curves_binned_averages_each_run_over_equal_bins_of_reports() -> None:
 
 def test_summary_says_the_last_period_and_whether_syre_keeps_its_rank() -> None:
     assert slippery_ant.summary(ant_rows()) == [
+        "last friction period, mean effective rank: syre (sigma0=1) 54.5, vanilla 15.25 (5 runs)",
+        "last friction period, mean episodic return: syre (sigma0=1) 255, vanilla 50",
+        "syre higher than vanilla in the last period: effective rank yes, episodic return yes",
         "friction changes: 8 in 5 runs (5 with a change), at 3 distinct report iterations",
         "last friction period, mean episodic return ± s.e. over seeds: "
         "syre (sigma0=1) 255 (1 run), syre (sigma0=0.5) 152.5 ± 2.5, vanilla 50 ± 5",
@@ -204,8 +207,12 @@ def test_summary_compares_syre_with_every_other_method() -> None:
     other = df[df["trial_id"] == "t2"].assign(trial_id="t4", method="l2_init", gamma=0.01)
     other["metric.effective_rank"] += 100  # l2_init keeps the highest rank
     lines = slippery_ant.summary(pd.concat([df, other], ignore_index=True))
-    assert "syre keeps a higher effective rank than vanilla in the last period: yes" in lines[3]
-    assert lines[4] == (
+    assert lines[0] == (
+        "last friction period, mean effective rank: "
+        "syre (sigma0=1) 54.5, vanilla 15.25, best other l2_init 115.2 (7 runs)"
+    )
+    assert "syre keeps a higher effective rank than vanilla in the last period: yes" in lines[6]
+    assert lines[7] == (
         "syre has a higher effective rank than every other method in the last period: no: "
         "syre (sigma0=1) 54.5 vs l2_init 115.2"
     )

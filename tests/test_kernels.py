@@ -392,7 +392,8 @@ def _reference_theta0_and_diag(name: str, shape: tuple, sigma_d: float) -> tuple
     """θ0 and D of parameter ``name`` in float64, written out from Triton's Philox (seed 5)."""
     index = torch.arange(math.prod(shape))
     theta0 = _philox.randn(stream_key(5, name, "theta0"), index).double().reshape(shape)
-    theta0 = theta0 * SYRE_SIGMA0 / math.sqrt(_random.fan_in(shape))
+    in_features = {"0": 7, "2": 33}[name.split(".")[0]]  # _mlp's Linear layers: weight and bias alike
+    theta0 = theta0 * SYRE_SIGMA0 / math.sqrt(in_features)
     uniform = _philox.rand(stream_key(5, name, "diag"), index).double().reshape(shape)
     return theta0, 1 + math.sqrt(3) * sigma_d * (2 * uniform - 1)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from references import reference_diag, reference_theta0
+from references import reference_diag, reference_theta0, reference_theta0s
 from torch import nn
 
 from syre_tune import functional
@@ -44,7 +44,8 @@ def test_functional_theta0_population_rows_are_the_single_draws_with_each_member
     stack = functional.theta0(shapes, [0.5, 2.0], seed=(7, 8))
     for k, (seed, sigma0) in enumerate(((7, 0.5), (8, 2.0))):
         for name, shape in shapes.items():
-            torch.testing.assert_close(stack[name][k], reference_theta0(shape, sigma0, seed, name))
+            layer = shapes["a.weight"] if name == "a.bias" else None  # a bias takes its layer's fan-in, 3
+            torch.testing.assert_close(stack[name][k], reference_theta0(shape, sigma0, seed, name, layer))
 
 
 def test_functional_penalty_is_the_literal_sum() -> None:
@@ -83,8 +84,9 @@ def test_functional_decay_moves_toward_theta0_by_rate_times_d(with_diag: bool, p
 def literal_objective(model: nn.Module, plain: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Cfg, seed: int):
     """l(θ + θ0) + γ Σ D θ² on a plain copy: θ = φ − θ0 with θ0, D drawn by hand."""
     total = nn.functional.mse_loss(plain(x), y)
+    theta0s = reference_theta0s({name: tuple(p.shape) for name, p in plain.named_parameters()}, cfg.sigma0, seed)
     for name, phi in plain.named_parameters():
-        theta0 = reference_theta0(tuple(phi.shape), cfg.sigma0, seed, name)
+        theta0 = theta0s[name]
         diag = reference_diag(tuple(phi.shape), cfg.sigma_d, seed, name)
         total = total + cfg.gamma * (diag * (phi - theta0) ** 2).sum()
     return total
@@ -97,8 +99,9 @@ def test_syre_method_gradient_is_the_literal_objectives() -> None:
         init = mlp(Parts("vanilla", seed=3))
     x, y = torch.randn(8, 6), torch.randn(8, 3)
     # the effective start is init + θ0
+    theta0s = reference_theta0s({name: tuple(p.shape) for name, p in init.named_parameters()}, 0.7, 3)
     for (name, phi), start in zip(prepared.model.named_parameters(), init.parameters()):
-        torch.testing.assert_close(phi.detach(), start.detach() + reference_theta0(tuple(phi.shape), 0.7, 3, name))
+        torch.testing.assert_close(phi.detach(), start.detach() + theta0s[name])
     prepared.loss(nn.functional.mse_loss(prepared.model(x), y)).backward()
     plain = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Identity(), nn.Linear(5, 3))
     plain.load_state_dict({n: p.detach() for n, p in prepared.model.named_parameters()})

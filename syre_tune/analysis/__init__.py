@@ -41,7 +41,7 @@ from syre_tune.analysis._optuna import (
     optuna_trials,
     study_spec,
 )
-from syre_tune.analysis._report import analyze, study_dirs
+from syre_tune.analysis._report import analyze, headline, study_dirs
 from syre_tune.analysis.figures import Figures, figures_for, register, unregister
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ __all__ = [
     "draw_tradeoff",
     "figures_for",
     "grid_tradeoff",
+    "headline",
     "load_optuna_study",
     "nondominated_mask",
     "optuna_grid_rows",

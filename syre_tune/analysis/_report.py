@@ -8,10 +8,21 @@ from syre_tune import layout, results
 from syre_tune.analysis._optuna import optuna_report
 from syre_tune.analysis.figures import figures_for
 
-__all__ = ["SUMMARY", "analyze", "study_dirs"]
+__all__ = ["HEADLINE_LINES", "SUMMARY", "analyze", "headline", "study_dirs"]
 
 SUMMARY = "summary.txt"
 """Beside the figures: the lines of the figure module's ``summary(df)``, if it has one."""
+HEADLINE_LINES = 3
+"""The first lines of ``summary(df)`` that ``run`` and ``analyze`` print: the study's main result."""
+
+
+def headline(written: list[Path]) -> list[str]:
+    """The study's main result, as ``run`` and ``analyze`` print it before the paths: the first
+    :data:`HEADLINE_LINES` lines of the ``summary.txt`` among ``written`` (none without one)."""
+    for path in written:
+        if Path(path).name == SUMMARY:
+            return Path(path).read_text().splitlines()[:HEADLINE_LINES]
+    return []
 
 
 def study_dirs(path: str | Path) -> list[Path | results.Location]:

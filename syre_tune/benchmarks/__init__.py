@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from syre_tune.benchmarks._common import METHOD_KNOBS, METHODS, Common, ConfigError, Report, build_config
+from syre_tune.benchmarks._common import (
+    METHOD_KNOBS,
+    METHODS,
+    Common,
+    ConfigError,
+    Report,
+    build_config,
+    unused_knobs,
+)
 
 __all__ = [
     "Benchmark",
@@ -34,6 +42,7 @@ __all__ = [
     "get",
     "settings",
     "Common",
+    "unused_knobs",
 ]
 
 RESERVED_KEYS = ("seeds", "device")
@@ -144,9 +153,14 @@ def settings(bench: Benchmark) -> list[Setting]:
             text = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else None
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(text, str):
                 docs[node.target.id] = " ".join(text.split())
+    unused = frozenset.intersection(*(unused_knobs(method) for method in bench.methods))
+    used = {knob for method in bench.methods for knob in METHOD_KNOBS.get(method, ())}
+    docs["method"] = f"One of {' | '.join(bench.methods)}."
+    if "sigma0" in used:
+        docs["sigma0"] = f"{docs.get('sigma0', '')} {sigma0_units(bench)}".strip()
     found = []
     for field in dataclasses.fields(bench.config_cls):
-        if field.name in RESERVED_KEYS:
+        if field.name in RESERVED_KEYS or field.name in unused:  # a knob none of its methods reads
             continue
         default = field.default if field.default is not dataclasses.MISSING else None
         if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
@@ -154,6 +168,19 @@ def settings(bench: Benchmark) -> list[Setting]:
         kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
         found.append(Setting(field.name, kind, default, docs.get(field.name, "")))
     return found
+
+
+def sigma0_units(bench: Benchmark) -> str:
+    """What ``sigma0`` means in ``bench``: relative units (θ0's std σ0/√fan_in per tensor, the
+    core's convention and every benchmark's default) or absolute, as its Config's ``relative``
+    field (where it has one) says; a benchmark without that field is always relative."""
+    field = next((f for f in dataclasses.fields(bench.config_cls) if f.name == "relative"), None)
+    relative = "Units: relative, θ0's std is σ0/√fan_in per tensor (a bias takes its layer's fan-in)"
+    if field is None:
+        return f"{relative}."
+    if field.default:
+        return f"{relative}; relative: false makes σ0 the std itself."
+    return "Units: absolute, σ0 is θ0's std (relative: true for σ0/√fan_in)."
 
 
 def available() -> tuple[str, ...]:

@@ -29,6 +29,7 @@ __all__ = [
     "build_config",
     "check_data",
     "config_fields",
+    "unused_knobs",
     "load_data",
 ]
 
@@ -49,6 +50,17 @@ METHOD_KNOBS: dict[str, tuple[str, ...]] = {
     "shrink_perturb": ("shrink", "perturb"),
     "redo": ("redo_tau", "redo_every"),
 }
+
+
+_ALL_KNOBS = frozenset(knob for knobs in METHOD_KNOBS.values() for knob in knobs)
+
+
+def unused_knobs(method: str | None) -> frozenset[str]:
+    """The other methods' knobs, which ``method`` does not read (stored as null, not shown in
+    labels); none for a method not in METHOD_KNOBS (nothing is known about it)."""
+    if method not in METHOD_KNOBS:
+        return frozenset()
+    return _ALL_KNOBS - set(METHOD_KNOBS[method])
 
 
 class ConfigError(ValueError):

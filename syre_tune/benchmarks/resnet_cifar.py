@@ -24,8 +24,8 @@ Choices the paper leaves open (made here, each a config field):
   gradient of γ‖θ‖² with **γ = 2.5e-4**: that is the ``weight_decay`` method's γ and syre's γ in
   γ Σ D (φ − θ0)² (Eq. 7), so the three methods differ only in where the decay pulls (0 or θ0).
   ``vanilla`` trains with no decay at all.
-- σ0 in relative units (std σ0/√fan_in per tensor; fan_in = numel for BatchNorm's 1-D scales and
-  shifts), θ0 on every parameter unless ``params`` selects some; σ_D = 0.
+- σ0 in relative units (std σ0/√fan_in per tensor; the classifier's bias takes its layer's fan-in,
+  BatchNorm's 1-D scales and shifts their length), θ0 on every parameter unless ``params`` selects some; σ_D = 0.
 - No early stopping, no label smoothing, no warm-up; the test set is evaluated in eval mode
   (BatchNorm running statistics).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["DATA_ENV", "DEFAULT_DATA_ROOT", "DataError", "TensorData", "data_root", "not_found"]
+__all__ = ["DATA_ENV", "DEFAULT_DATA_ROOT", "DataError", "TensorData", "data_root", "not_found", "torchvision_class"]
 
 DATA_ENV = "SYRE_DATA"
 """Environment variable naming the data root when a study sets no ``data_root``."""
@@ -28,6 +29,16 @@ class DataError(ValueError):
 
     def __reduce__(self) -> tuple:  # copy and pickle (Ray does both to errors raised in trials)
         return (type(self), (self.dataset, self.problem))
+
+
+def torchvision_class(dataset: str, class_name: str) -> type:
+    """torchvision's reader of a real data set (``datasets.MNIST``, ``datasets.CIFAR10``); DataError
+    naming the ``[vision]`` extra where torchvision is not installed."""
+    if importlib.util.find_spec("torchvision") is None:
+        raise DataError(dataset, "needs torchvision, which is not installed: pip install 'syre-tune[vision]'")
+    from torchvision import datasets  # deferred: importing torchvision costs ~1 s
+
+    return getattr(datasets, class_name)
 
 
 def not_found(dataset: str, root: Path, missing: object) -> DataError:

@@ -19,7 +19,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from syre_tune.data._base import DataError, Sizes, TensorData, not_found
+from syre_tune.data._base import DataError, Sizes, TensorData, not_found, torchvision_class
 
 __all__ = ["CifarSource"]
 
@@ -40,9 +40,7 @@ class CifarSource:
         return Sizes(50_000, 10_000, (3, 32, 32), self.num_classes)
 
     def _dataset_class(self) -> type:
-        from torchvision import datasets  # deferred: importing torchvision costs ~1 s
-
-        return getattr(datasets, self.class_name)
+        return torchvision_class(self.name, self.class_name)
 
     def _files(self) -> tuple[Path, list[str], list[str]]:
         cls = self._dataset_class()

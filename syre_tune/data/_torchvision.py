@@ -13,7 +13,7 @@ from urllib.error import URLError
 
 import torch
 
-from syre_tune.data._base import DataError, Sizes, TensorData, not_found
+from syre_tune.data._base import DataError, Sizes, TensorData, not_found, torchvision_class
 
 __all__ = ["TorchvisionSource"]
 
@@ -34,9 +34,7 @@ class TorchvisionSource:
         return Sizes(60_000, 10_000, (1, 28, 28), self.num_classes)
 
     def _dataset_class(self) -> type:
-        from torchvision import datasets  # deferred: importing torchvision costs ~1 s
-
-        return getattr(datasets, self.class_name)
+        return torchvision_class(self.name, self.class_name)
 
     def _missing(self, root: Path) -> str | None:
         """The first file torchvision needs that is absent under ``root`` (relative), or None."""

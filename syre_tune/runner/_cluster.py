@@ -32,8 +32,9 @@ def _reachable(address: str) -> None:
         raise RunError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
 
 
-def ensure_ray(address: str | None) -> None:
-    """Connect to the cluster at ``address``, or start an embedded local Ray; once per process."""
+def ensure_ray(address: str | None, verbose: bool = False) -> None:
+    """Connect to the cluster at ``address``, or start an embedded local Ray; once per process.
+    Ray's own log lines and the trials' output reach this terminal only when ``verbose``."""
     import ray
 
     if ray.is_initialized():
@@ -46,7 +47,11 @@ def ensure_ray(address: str | None) -> None:
     # them a trial costs the driver half the time and half the memory (its JSON log is kept: Tune
     # reads it back for the ResultGrid and on restore).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True, "configure_logging": True}
+    kwargs: dict[str, Any] = {
+        "logging_level": logging.WARNING if verbose else logging.ERROR,
+        "log_to_driver": verbose,
+        "configure_logging": True,
+    }
     if address:
         _reachable(address)
         kwargs["address"] = address

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from syre_tune import benchmarks, layout, results
-from syre_tune.benchmarks import METHOD_KNOBS
+from syre_tune.benchmarks import METHOD_KNOBS, unused_knobs
 from syre_tune.benchmarks._common import config_fields
 from syre_tune.results import Location
 from syre_tune.study import Study
@@ -55,6 +55,10 @@ class TrialPlan:
     metrics: tuple[str, ...] = ()
     """What a trial reports to Tune besides its step: the study's objectives (every metric is in
     the rows; Tune keeps running statistics of each key it gets, per trial, until the run ends)."""
+
+    def seeds_of(self, trial: Any) -> int:
+        """The number of seeds a Tune trial runs (one row per seed and report)."""
+        return len(self.seed_blocks[trial.config.get("seed_block", 0)])
 
 
 def plan_for(study: Study, study_dir: Location) -> TrialPlan:
@@ -96,7 +100,8 @@ def row_buffer(plan: TrialPlan, trial_id: str, config: dict[str, Any], device: s
     bench = benchmarks.get(plan.benchmark)
     seeds = plan.seed_blocks[config["seed_block"]]
     cfg = bench.make_config({**values, "seeds": seeds, "device": device})
-    cfg_values = {name: getattr(cfg, name) for name in cfg.__dataclass_fields__}
+    unused = unused_knobs(cfg.method)  # null, as the README says: not a setting it used
+    cfg_values = {name: None if name in unused else getattr(cfg, name) for name in cfg.__dataclass_fields__}
     rows = results.RowBuffer(plan.schema, _identity(plan, trial_id, cfg), cfg_values, loss=plan.loss)
     return bench, cfg, rows
 

@@ -9,17 +9,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from syre_tune import layout, results
-from syre_tune.benchmarks import METHOD_KNOBS
+from syre_tune.benchmarks import unused_knobs
 from syre_tune.results import Location
-from syre_tune.runner import _waves
+from syre_tune.runner import _display, _waves
 from syre_tune.runner._callback import INTERRUPTED, mark_interrupted, status_callback
 from syre_tune.runner._cluster import RunError, check_resources, check_storage, ensure_ray
 from syre_tune.runner._finish import RunSummary, finish, now, provenance
 from syre_tune.runner._trial import SETTINGS, TrialPlan, plan_for, trainable
 from syre_tune.runner._waves import Wave
 from syre_tune.study import Study
-
-_KNOBS = frozenset(knob for knobs in METHOD_KNOBS.values() for knob in knobs)
 
 
 def _shown(value: Any) -> str:
@@ -36,7 +34,7 @@ def settings(points: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | Non
     labels = []
     for point in points:
         method = point.get("method", fixed.get("method"))
-        unused = _KNOBS - set(METHOD_KNOBS[method]) if method in METHOD_KNOBS else frozenset()
+        unused = unused_knobs(method)
         shown = [(k, v) for k, v in point.items() if k in varying and v is not None and k not in unused]
         labels.append(" ".join(f"{key}={_shown(value)}" for key, value in shown))
     return labels
@@ -152,12 +150,13 @@ def _storage_kwargs(where: Location) -> dict[str, Any]:
     return {"storage_path": where.path, "storage_filesystem": where.fs}
 
 
-def run_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
+def run_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: bool = False) -> RunSummary:
     """Run every trial of ``study`` through Ray Tune (a large grid in waves: :mod:`._waves`);
-    rows land in ``study_dir/results``."""
+    rows land in ``study_dir/results``. Progress: one line (:mod:`._display`), or with ``verbose``
+    Ray's trial table and logs."""
     import yaml
 
-    ensure_ray(address)
+    ensure_ray(address, verbose=verbose)
     check_resources(study)
     check_storage(study_dir, address)
     search_alg = _search_alg(study, study_dir)  # may refuse the storage: before anything is written
@@ -176,10 +175,11 @@ def _new_tuner(
     experiment: tuple[Location, str],
     labels: Sequence[str],
     callback: Any,
-    verbose: int,
+    verbose: bool,
     search_alg: Any,
 ) -> Any:
-    """A fresh Tune experiment for ``wave``, named ``experiment`` (:func:`._waves.experiment`)."""
+    """A fresh Tune experiment for ``wave``, named ``experiment`` (:func:`._waves.experiment`);
+    Ray's trial table when ``verbose``, else the study's line (:mod:`._display`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -199,8 +199,8 @@ def _new_tuner(
         ),
         run_config=tune.RunConfig(
             name=name,
-            verbose=verbose,
-            progress_reporter=_progress_reporter(study, labels),
+            verbose=1,  # Tune asks the progress reporter only from 1 up
+            progress_reporter=_progress_reporter(study, labels) if verbose else _display.reporter(plan.seeds_of),
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             # Every checkpoint is kept while the wave runs (:func:`._waves.drop_checkpoints` removes
             # those of its finished trials when it ends). With num_to_keep=K, Ray deletes the
@@ -234,11 +234,52 @@ def _run_waves(
     progress: dict[str, Any],
     *,
     restore: bool,
-    verbose: int,
+    verbose: bool,
     search_alg: Any = None,
 ) -> RunSummary:
     """Run the study's waves from the first unfinished one (restoring its experiment when
     ``restore`` and it has one); ``progress`` is :func:`._waves.progress`."""
+    display = None if verbose else _new_display(study, study_dir, restore)
+    summary = None
+    try:
+        summary = _waves_of(study, study_dir, record, progress, display, restore=restore, search_alg=search_alg)
+        return summary
+    finally:
+        if display is not None:
+            _display.ACTIVE.remove(display)
+            ended = "stopped after" if summary is None else "finished in"
+            display.close("interrupted after" if INTERRUPTED.is_set() else ended)
+
+
+def _new_display(study: Study, study_dir: Location, restore: bool) -> _display.Display:
+    """The study's line, made active; a resume counts what is already there."""
+    from syre_tune import sizing
+
+    before = None
+    if restore and (study_dir / layout.STATUS_FILE).exists():
+        status = results.read_status(study_dir)
+        rows = results.count_rows(study_dir) if (study_dir / layout.RESULTS_DIR).exists() else 0
+        before = _display.Counts(study.num_trials, done=status["done"], failed=status["failed"], rows=rows)
+    try:  # rows are a fair measure of progress when every trial runs to its end
+        rows = None if study.scheduler else sizing.planned_rows(study)
+    except Exception:  # a benchmark's own count failing must not stop the study: go by trials
+        rows = None
+    display = _display.Display(study.name, study.num_trials, planned_rows=rows, before=before)
+    _display.ACTIVE.append(display)
+    return display
+
+
+def _waves_of(
+    study: Study,
+    study_dir: Location,
+    record: dict[str, Any],
+    progress: dict[str, Any],
+    display: _display.Display | None,
+    *,
+    restore: bool,
+    search_alg: Any,
+) -> RunSummary:
+    """:func:`_run_waves`'s loop; ``display`` None: Ray's table."""
     plan = plan_for(study, study_dir)
     planned = _waves.waves(study)
     several = len(planned) > 1
@@ -252,10 +293,12 @@ def _run_waves(
         else:
             last = wave.index == len(planned) - 1
             callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
-            tuner = _new_tuner(study, study_dir, plan, wave, experiment, labels, callback, verbose, search_alg)
+            tuner = _new_tuner(study, study_dir, plan, wave, experiment, labels, callback, display is None, search_alg)
         restore, search_alg = False, None
         grid = _fit(study_dir, tuner)
         trials += len(grid)
+        if display is not None:
+            display.end_wave()
         if INTERRUPTED.is_set():  # Tune ended the run on Ctrl+C after a last snapshot, as if it were done
             failed = progress.get("trials_failed", 0) + sum(1 for result in grid if result.error is not None)
             done = progress.get("trials_done", 0) + sum(
@@ -308,11 +351,11 @@ def can_resume(study_dir: Location) -> bool:
     )
 
 
-def resume_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: int = 1) -> RunSummary:
+def resume_study(study: Study, study_dir: Location, *, address: str | None = None, verbose: bool = False) -> RunSummary:
     """Finish an interrupted study (``Tuner.restore``): unfinished trials continue from their last
     checkpoint, failed ones are retried, an Optuna search continues from its storage; a study
     run in waves then runs the waves that had not started."""
-    ensure_ray(address)
+    ensure_ray(address, verbose=verbose)
     check_resources(study)
     check_storage(study_dir, address)
     record = json.loads((study_dir / layout.PROVENANCE_FILE).read_text())

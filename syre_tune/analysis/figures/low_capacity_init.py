@@ -126,10 +126,48 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     return written + save_figure(draw_low_capacity(info), out, "low_capacity_init")
 
 
+def _ordered(methods: pd.Series) -> list[str]:
+    """vanilla first, then syre, then the others by name."""
+    return sorted(set(methods), key=lambda m: (m != "vanilla", m != "syre", m))
+
+
+def _headline(final: pd.DataFrame) -> list[str]:
+    """Per optimizer, each method's final train loss at the fewest and the most collapsed neurons
+    (Fig. 1: vanilla ends higher the more collapsed, syre does not); then the distinct neurons at
+    the end at the most collapsed init."""
+    lines = []
+    most = final.groupby("optimizer")["collapsed_fraction"].max()
+    for optimizer, part in final.groupby("optimizer"):
+        low, high = part["collapsed_fraction"].min(), most[optimizer]
+        values = []
+        for method in _ordered(part["method"]):
+            loss = part[part["method"] == method].set_index("collapsed_fraction")["train_loss"]
+            ends = [f"{loss[f]:.3g}" for f in dict.fromkeys((low, high)) if f in loss.index]
+            values.append(f"{method} {' → '.join(ends)}")
+        fractions = f"{low:g} → {high:g}" if low != high else f"{low:g}"
+        seeds = part["seeds"].min()
+        seeds = f"{seeds} seeds" if part["seeds"].nunique() == 1 else f"{seeds} to {part['seeds'].max()} seeds"
+        lines.append(f"final train loss ({optimizer}), collapsed fraction {fractions}: {', '.join(values)} ({seeds})")
+    at_most = final[final["collapsed_fraction"] == final["optimizer"].map(most)]
+    same = most.nunique() == 1  # the usual study: one fraction sweep for every optimizer
+    parts = []
+    for optimizer, part in at_most.groupby("optimizer"):
+        named = part.set_index("method")["distinct_neurons"]
+        values = ", ".join(f"{m} {named[m]:.3g}" for m in _ordered(part["method"]))
+        parts.append(f"{optimizer}" + ("" if same else f" (fraction {most[optimizer]:g})") + f": {values}")
+    where = f"collapsed fraction {most.iloc[0]:g}" if same else "most collapsed init"
+    lines.append(f"distinct neurons at the end, {where}: {'; '.join(parts)}")
+    return lines
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """Per optimizer and collapsed fraction: final train loss and distinct neurons by method."""
+    """A headline (per optimizer the final train loss at the fewest and most collapsed neurons,
+    the distinct neurons at the end), then per optimizer and collapsed fraction the final train
+    loss and distinct neurons by method."""
     final = low_capacity_final(low_capacity_info(df))
-    return [
+    if final.empty:
+        return ["no measurements"]
+    return _headline(final) + [
         f"{r.optimizer}, collapsed fraction {r.collapsed_fraction:g}, {r.method}: final train loss "
         f"{r.train_loss:.4g}, distinct neurons {r.distinct_neurons:.4g}, rank {r.rank:.4g} ({r.seeds} seeds)"
         for r in final.itertuples()

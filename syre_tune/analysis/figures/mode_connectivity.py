@@ -72,10 +72,33 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     ]
 
 
+def _named(method: str, label: str) -> str:
+    return f"{method} ({label})" if label else method
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """The paper's claim: syre's loss barrier is at most vanilla's."""
-    best = barrier_info(connectivity_info(df)).groupby("method")["barrier"].min()
-    lines = [f"loss barrier {method}: {value:.4g}" for method, value in best.items()]
+    """The headline: each method's test-loss barrier (at its setting with the lowest), its test
+    accuracy halfway along the path (λ nearest 0.5), and the paper's claim, syre's barrier at most
+    vanilla's."""
+    info = connectivity_info(df)
+    barriers = barrier_info(info)
+    if barriers.empty:
+        return ["no interpolation measurements"]
+    best = barriers.drop_duplicates("method").set_index("method")  # sorted by barrier: each method's lowest
+    pairs = f"{best['pairs'].min()}" + ("" if best["pairs"].nunique() == 1 else f" to {best['pairs'].max()}")
+    values = ", ".join(f"{_named(r.Index, r.label)} {r.barrier:.4g}" for r in best.itertuples())
+    lines = [f"test-loss barrier between two trained networks (mean over {pairs} pairs): {values}"]
+    accuracy = info[info["metric"] == "test_accuracy"]
+    if len(accuracy):
+        lam = accuracy["lam"].iloc[(accuracy["lam"] - 0.5).abs().argmin()]
+        middle = accuracy[accuracy["lam"] == lam].groupby(["method", "label"])["value"].mean()
+        values = ", ".join(
+            f"{_named(r.Index, r.label)} {middle[(r.Index, r.label)]:.3g}"
+            for r in best.itertuples()
+            if (r.Index, r.label) in middle
+        )
+        lines.append(f"test accuracy halfway along the path (λ = {lam:g}): {values}")
     if {"syre", "vanilla"} <= set(best.index):
-        lines.append(f"syre barrier <= vanilla barrier: {'yes' if best['syre'] <= best['vanilla'] else 'no'}")
+        verdict = "yes" if best.loc["syre", "barrier"] <= best.loc["vanilla", "barrier"] else "no"
+        lines.append(f"syre barrier <= vanilla barrier: {verdict}")
     return lines

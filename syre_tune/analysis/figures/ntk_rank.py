@@ -88,10 +88,35 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     return [write_csv(info, out / "ntk_rank.csv"), *save_figure(draw_ntk_rank(info), out, "ntk_rank")]
 
 
+def _headline(info: pd.DataFrame) -> list[str]:
+    """At the largest n, the NTK rank at the end and at the start of training against the bound,
+    and whether each method stays within the bound 1280 − 20n at every n (Propositions 2-3:
+    vanilla must, syre need not)."""
+    methods = sorted(info["method"].unique(), key=lambda m: (m != "vanilla", m))
+    largest = int(info["collapsed"].max())
+    at_largest = info[info["collapsed"] == largest].set_index("method")
+    bound = at_largest["bound"].iloc[0]
+
+    def ranks(column: str) -> str:
+        return ", ".join(f"{m} {at_largest.loc[m, column]:.6g}" for m in methods if m in at_largest.index)
+
+    within = ", ".join(f"{m} {'yes' if info.loc[info['method'] == m, 'within_bound'].all() else 'no'}" for m in methods)
+    seeds = f"{info['seeds'].min()} seeds" + ("" if info["seeds"].nunique() == 1 else f" to {info['seeds'].max()}")
+    return [
+        f"NTK rank at the end of training, n = {largest} neurons symmetric (bound {bound:g}): {ranks('ntk_rank_end')}",
+        f"NTK rank at the start of training, n = {largest}: {ranks('ntk_rank_start')} ({seeds})",
+        f"NTK and gradient ranks within the bound 1280 − 20n at every n (Prop. 2-3): {within}",
+    ]
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """Per method: whether every rank is within the bound, and the ranks at the smallest and largest n."""
+    """A headline (the NTK rank at the largest n, whether each method keeps within the bound, the
+    rank from the smallest to the largest n), then per method whether every rank is within the
+    bound, and the ranks at the smallest and largest n."""
     info = ntk_rank_info(df)
-    lines = []
+    if info.empty:
+        return ["no measurements"]
+    lines = _headline(info)
     for method, group in info.groupby("method"):
         first, last = group.iloc[0], group.iloc[-1]
         within = "yes" if group["within_bound"].all() else "no"

@@ -57,13 +57,32 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def summary(df: pd.DataFrame) -> list[str]:
-    """Mean dead units per method at the end, and whether syre has the fewest."""
+    """The headline: mean dead units and test loss per method at the end (each method at its
+    setting with the fewest dead units), and whether syre has the fewest (Fig. 3 right); then the
+    other settings, if a method ran several."""
     table = dead_table(reparam_info(df))
+    if table.empty:
+        return ["no measurements"]
+    best = table.drop_duplicates("method")  # sorted by dead units: each method's fewest
+    several = set(table.loc[table["method"].duplicated(), "method"])
+
+    def named(row: Any) -> str:
+        return f"{row.method} ({row.label})" if row.method in several and row.label else row.method
+
+    dims = df["config.dim"].dropna().unique() if "config.dim" in df.columns else []
+    of = f" of {dims[0]:g}" if len(dims) == 1 else ""
+    seeds = f"{table['seeds'].min()} seeds" + ("" if table["seeds"].nunique() == 1 else f" to {table['seeds'].max()}")
     lines = [
-        f"{f'{row.method} {row.label}'.strip()}: {row.dead_units:.1f} dead units, test loss {row.test_loss:.4g}"
-        for row in table.itertuples()
+        f"dead units (u_i = w_i = 0){of} at the end, mean over {seeds}: "
+        + ", ".join(f"{named(row)} {row.dead_units:.3g}" for row in best.itertuples()),
+        "test loss at the end: " + ", ".join(f"{named(row)} {row.test_loss:.4g}" for row in best.itertuples()),
     ]
     if "syre" in set(table["method"]):
         fewest = table.loc[table["method"] == "syre", "dead_units"].min() <= table["dead_units"].min()
         lines.append(f"syre has the fewest dead units: {'yes' if fewest else 'no'}")
+    others = table.drop(index=best.index)
+    lines += [
+        f"{row.method} {row.label}: {row.dead_units:.3g} dead units, test loss {row.test_loss:.4g}"
+        for row in others.itertuples()
+    ]
     return lines

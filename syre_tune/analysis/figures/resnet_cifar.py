@@ -222,19 +222,56 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     return written + save_figure(draw_resnet_cifar(final), out, "resnet_cifar")
 
 
+def _verdict(rows: pd.DataFrame) -> tuple[str, pd.DataFrame, list[str]]:
+    """Of one reference's :func:`claim_table` rows: the paper's claim (no significant difference for
+    σ0 < 0.2) as yes / no / untested, the rows tested and the σ0 where syre differs."""
+    below = rows[rows["below_claim"]]
+    tested = below[below["p_value"].notna()]
+    differs = [f"{s:g}" for s in tested.loc[tested["significant"], "sigma0"]]
+    verdict = "untested (needs ≥ 2 seeds per side and a σ0 < 0.2)" if tested.empty else ("no" if differs else "yes")
+    return verdict, tested, differs
+
+
+def _headline(final: pd.DataFrame, claims: pd.DataFrame) -> list[str]:
+    """The references' final test accuracy, syre's at its smallest and largest σ0, and the paper's
+    claim against the paper's reference (weight_decay if it ran, else vanilla)."""
+    table = sigma0_table(final)
+    lines = []
+    references = []
+    for reference in REFERENCES:  # the paper's first
+        for r in table[table["method"] == reference].itertuples():
+            spread = "" if math.isnan(r.test_accuracy_std) else f" ± {r.test_accuracy_std:.4f}"
+            references.append(f"{reference} {r.test_accuracy_mean:.4f}{spread} ({r.seeds} seeds)")
+    if references:
+        lines.append("final test accuracy, mean ± std: " + ", ".join(references))
+    syre = table[table["method"] == "syre"].sort_values("sigma0")
+    if len(syre):
+        ends = [syre.iloc[0]] if len(syre) == 1 else [syre.iloc[0], syre.iloc[-1]]
+        values = " to ".join(f"{r['test_accuracy_mean']:.4f} at σ0 = {r['sigma0']:g}" for r in ends)
+        seeds = f"{syre['seeds'].min()}" + ("" if syre["seeds"].nunique() == 1 else f" to {syre['seeds'].max()}")
+        lines.append(f"syre final test accuracy: {values} ({len(syre)} values of σ0, {seeds} seeds each)")
+    if len(claims):
+        reference = claims["reference"].iloc[0]  # REFERENCES order: the paper's first
+        verdict, _, differs = _verdict(claims[claims["reference"] == reference])
+        lines.append(
+            f"syre not significantly different from {reference} at every σ0 < {CLAIM_BELOW:g} "
+            f"(Welch, p ≥ {ALPHA:g}): {verdict}" + (f" (differs at σ0 = {', '.join(differs)})" if differs else "")
+        )
+    return lines
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """Per method and σ0 the final test accuracy; then the paper's claim against each reference."""
+    """A headline (the references' and syre's final test accuracy, the paper's claim against its
+    reference), then per method and σ0 the final test accuracy, and the paper's claim against each
+    reference."""
     final = final_rows(df)
-    lines = [f"{VARIANT}; final test accuracy, mean ± std over seeds:"]
+    claims = claim_table(final)
+    lines = _headline(final, claims) + [f"{VARIANT}; final test accuracy, mean ± std over seeds:"]
     for r in sigma0_table(final).itertuples():
         where = f", σ0 = {r.sigma0:g}" if r.method == "syre" else ""
         lines.append(f"  {r.method}{where}: {r.test_accuracy_mean:.4f} ± {r.test_accuracy_std:.4f} ({r.seeds} seeds)")
-    claims = claim_table(final)
     for reference, rows in claims.groupby("reference", sort=False):
-        below = rows[rows["below_claim"]]
-        tested = below[below["p_value"].notna()]
-        differs = [f"{s:g}" for s in tested.loc[tested["significant"], "sigma0"]]
-        verdict = "untested (needs ≥ 2 seeds per side and a σ0 < 0.2)" if tested.empty else ("no" if differs else "yes")
+        verdict, tested, differs = _verdict(rows)
         lines.append(
             f"no significant difference from {reference} for σ0 < {CLAIM_BELOW:g} (Welch t-test, p ≥ {ALPHA:g} at "
             f"every σ0 {', '.join(f'{s:g}' for s in tested['sigma0'])}): {verdict}"

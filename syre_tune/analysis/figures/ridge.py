@@ -60,11 +60,17 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def summary(df: pd.DataFrame) -> list[str]:
-    """Per method and setting: the largest mean test loss over d/N and where it is."""
+    """Per method and setting: the largest mean test loss over d/N and where it is (vanilla's
+    double-descent peak at d/N = 1, which weight decay and syre remove). The methods in the order
+    vanilla, weight_decay, syre, others; each method's setting with the lowest peak first, the
+    other settings after all methods."""
     table = ridge_table(ridge_info(df))
-    lines = []
-    for (method, label), group in table.groupby(["method", "label"]):
-        worst = group.loc[group["test_loss"].idxmax()]
-        name = f"{method} {label}".strip()
-        lines.append(f"{name}: peak test loss {worst['test_loss']:.4g} at d/N = {worst['alpha_inv']:.3g}")
-    return lines
+    peaks = table.loc[table.groupby(["method", "label"])["test_loss"].idxmax()]
+    order = {"vanilla": 0, "weight_decay": 1, "syre": 2}
+    peaks = peaks.assign(order=peaks["method"].map(order).fillna(len(order)))
+    peaks = peaks.sort_values(["order", "method", "test_loss"], kind="stable")
+    first = ~peaks["method"].duplicated()
+    return [
+        f"{f'{row.method} {row.label}'.strip()}: peak test loss {row.test_loss:.4g} at d/N = {row.alpha_inv:.3g}"
+        for row in pd.concat([peaks[first], peaks[~first]]).itertuples()
+    ]

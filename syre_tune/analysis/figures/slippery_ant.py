@@ -244,21 +244,51 @@ def _best(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return ranked.drop_duplicates("method").set_index("method")
 
 
+def _headline(table: pd.DataFrame, runs: int) -> list[str]:
+    """Per metric of the last friction period (effective rank first: the plasticity claim), syre,
+    vanilla and the best other method, each at its best label; then whether syre's are higher."""
+    lines, verdicts = [], {}
+    for metric in reversed(LAST_PERIOD_METRICS):
+        best = _best(table, metric)
+        if best.empty:
+            continue
+        shown = [m for m in ("syre", "vanilla") if m in best.index]
+        others = best.drop(index=shown)
+        if len(others):
+            shown.append(others[metric].idxmax())
+        name = metric.replace("_", " ")
+        values = ", ".join(
+            f"{'best other ' if m not in ('syre', 'vanilla') else ''}{_named(m, best.loc[m, 'label'])} "
+            f"{_number(best.loc[m, metric], 4)}"
+            for m in shown
+        )
+        lines.append(f"last friction period, mean {name}: {values}" + (f" ({runs} runs)" if not lines else ""))
+        if "syre" in best.index and len(best) > 1:
+            rivals = best.drop(index="syre")[metric]
+            against = "vanilla" if "vanilla" in rivals.index else "the best other method"
+            rival = rivals["vanilla"] if "vanilla" in rivals.index else rivals.max()
+            verdicts.setdefault(against, []).append(f"{name} {'yes' if best.loc['syre', metric] > rival else 'no'}")
+    lines += [f"syre higher than {against} in the last period: {', '.join(v)}" for against, v in verdicts.items()]
+    return lines
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """The friction changes seen, the last period's mean return and effective rank per method and
-    label, and whether syre keeps a higher effective rank (and return) there than vanilla and than
-    every other method (each method at its best label)."""
+    """A headline (the last friction period's effective rank and return of syre, vanilla and the
+    best other method, and whether syre's are higher), then the friction changes seen, the last
+    period's mean return and effective rank per method and label, and whether syre keeps a higher
+    effective rank (and return) there than vanilla and than every other method (each method at its
+    best label)."""
     info = ant_info(df)
     if info.empty:
         return ["no measurements"]
     changes = friction_changes(info)
     runs = info.groupby(_RUN).ngroups
     per_run = changes.groupby(_RUN).size()
-    lines = [
+    table = last_period(info)
+    lines = _headline(table, runs) + [
         f"friction changes: {per_run.sum()} in {runs} runs ({len(per_run)} with a change), "
         f"at {changes['iteration'].nunique()} distinct report iterations"
     ]
-    table = last_period(info)
     for metric in LAST_PERIOD_METRICS:
         parts = [
             f"{_named(r['method'], r['label'])} {_number(r[metric], 4)} "

@@ -76,12 +76,58 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     ]
 
 
+def _headline(info: pd.DataFrame, table: pd.DataFrame, x: str) -> list[str]:
+    """Each method's first-layer rank at the two ends of the swept x (each method at its setting
+    with the highest rank at the largest x) and whether syre's best rank is at least weight decay's
+    at every x both ran; then the test accuracy at the largest x."""
+    low, high = table[x].min(), table[x].max()
+    at_high = table[table[x] == high].sort_values("rank", ascending=False, kind="stable")
+    chosen = at_high.drop_duplicates("method")
+    chosen = chosen.sort_values("method", key=lambda m: m.map({"syre": 0, "weight_decay": 1}).fillna(2), kind="stable")
+    several = set(table.loc[table.duplicated([x, "method"]), "method"])
+    names = {
+        r.method: f"{r.method} ({r.label})" if r.method in several and r.label else r.method
+        for r in chosen.itertuples()
+    }
+    axis = x.removeprefix("config.")
+    values = []
+    for r in chosen.itertuples():
+        curve = table[(table["method"] == r.method) & (table["label"] == r.label)].set_index(x)["rank"]
+        start = f"{curve[low]:.1f} → " if low in curve.index and low != high else ""
+        values.append(f"{names[r.method]} {start}{curve[high]:.1f}")
+    span = f"{low:g} → {high:g}" if low != high else f"{high:g}"
+    line = f"first-layer rank, {axis} {span}: {', '.join(values)}"
+    best = table.groupby([x, "method"])["rank"].max().unstack("method")
+    if {"syre", "weight_decay"} <= set(best.columns):
+        both = best[["syre", "weight_decay"]].dropna()
+        if len(both):
+            line += f"; syre ≥ weight_decay: {'yes' if (both['syre'] >= both['weight_decay']).all() else 'no'}"
+    lines = [line]
+    accuracy = info[(info["metric"] == "test_accuracy") & (info[x] == high)]
+    accuracy = accuracy.groupby(["method", "label"])["value"].mean()
+    values = [
+        f"{names[r.method]} {accuracy[(r.method, r.label)]:.3g}"
+        for r in chosen.itertuples()
+        if (r.method, r.label) in accuracy
+    ]
+    seeds = f"{chosen['seeds'].min()} seeds" + (
+        "" if chosen["seeds"].nunique() == 1 else f" to {chosen['seeds'].max()}"
+    )
+    if values:
+        lines.append(f"test accuracy at {axis} = {high:g}: {', '.join(values)} ({seeds})")
+    return lines
+
+
 def summary(df: pd.DataFrame) -> list[str]:
-    """Per x: the mean rank of each method and setting, and whether syre's best is at least
-    weight decay's."""
-    table = rank_table(teacher_student_info(df))
+    """A headline (each method's rank at the ends of the sweep, syre against weight decay, the test
+    accuracy at the largest x), then per x the mean rank of each method and setting, and whether
+    syre's best is at least weight decay's."""
+    info = teacher_student_info(df)
+    table = rank_table(info)
+    if table.empty:
+        return ["no measurements"]
     x = [c for c in table.columns if c.startswith("config.")][0]
-    lines = []
+    lines = _headline(info, table, x)
     for value, group in table.groupby(x):
         parts = ", ".join(
             f"{row.method}{' ' + row.label if row.label else ''}: {row.rank:.1f}" for row in group.itertuples()

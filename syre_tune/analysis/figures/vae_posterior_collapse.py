@@ -229,11 +229,41 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     ]
 
 
-def summary(df: pd.DataFrame) -> list[str]:
-    """Per (method, γ, β): final rank and reconstruction losses; then whether syre's rank is above
-    vanilla's at the largest β both ran."""
-    info = vae_collapse_info(df)
+def _headline(info: pd.DataFrame) -> list[str]:
+    """At the largest β syre and another method both ran (the collapse grows with β): each
+    method's encoder rank and test reconstruction loss (each at its γ with the highest rank), and
+    whether syre keeps a higher rank than weight decay (the paper's "vanilla weight decay"; vanilla
+    if weight decay did not run there)."""
+    syre = info[info["method"] == "syre"]
+    others = info[info["method"] != "syre"]
+    common = sorted(set(syre["beta"]) & set(others["beta"]))
+    beta = common[-1] if common else info["beta"].max()
+    at = info[info["beta"] == beta].sort_values("rank", ascending=False, kind="stable").drop_duplicates("method")
+    order = {"syre": 0, "weight_decay": 1, "vanilla": 2}
+    at = at.sort_values("method", key=lambda m: m.map(order).fillna(len(order)), kind="stable").set_index("method")
+    seeds = f"{at['seeds'].min()} seeds" + ("" if at["seeds"].nunique() == 1 else f" to {at['seeds'].max()}")
+    names = {r.Index: r.Index if math.isnan(r.gamma) else f"{r.Index} (γ = {r.gamma:g})" for r in at.itertuples()}
+    ranks = ", ".join(f"{names[r.Index]} {r.rank:.4g}" for r in at.itertuples())
+    losses = ", ".join(f"{names[r.Index]} {r.test_recon_loss:.4g}" for r in at.itertuples())
     lines = [
+        f"encoder rank at the largest β = {beta:g}: {ranks} ({seeds})",
+        f"test reconstruction loss at β = {beta:g}: {losses}",
+    ]
+    reference = next((m for m in ("weight_decay", "vanilla") if m in at.index), None)
+    if "syre" in at.index and reference is not None:
+        higher = at.loc["syre", "rank"] > at.loc[reference, "rank"]
+        lines.append(f"syre keeps a higher encoder rank than {reference} at β = {beta:g}: {'yes' if higher else 'no'}")
+    return lines
+
+
+def summary(df: pd.DataFrame) -> list[str]:
+    """A headline (at the largest β: each method's encoder rank and test reconstruction loss, syre
+    against weight decay), then per (method, γ, β) the final rank and reconstruction losses, and
+    whether syre's rank is above vanilla's at the largest β both ran."""
+    info = vae_collapse_info(df)
+    if info.empty:
+        return ["no measurements"]
+    lines = _headline(info) + [
         f"{_panel(r.method, r.gamma)}, β={r.beta:g}: rank {r.rank:.4g}, recon loss {r.recon_loss:.4g} train / "
         f"{r.test_recon_loss:.4g} test, kl {r.kl:.4g} ({r.seeds} seeds)"
         for r in info.itertuples()
