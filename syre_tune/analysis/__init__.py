@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         theorem4_bound,
         theorem4_info,
         theorem4_slope,
+        theorem4_slope_interval,
         theorem4_thresholds,
     )
 
@@ -90,6 +91,7 @@ __all__ = [
     "theorem4_bound",
     "theorem4_info",
     "theorem4_slope",
+    "theorem4_slope_interval",
     "theorem4_thresholds",
     "tradeoff_check",
     "tradeoff_info",
@@ -109,6 +111,7 @@ _IN_FIGURE_MODULES = {
     "theorem4_bound": "theorem4",
     "theorem4_info": "theorem4",
     "theorem4_slope": "theorem4",
+    "theorem4_slope_interval": "theorem4",
     "theorem4_thresholds": "theorem4",
 }
 

@@ -45,6 +45,7 @@ __all__ = [
     "theorem4_bound",
     "theorem4_info",
     "theorem4_slope",
+    "theorem4_slope_interval",
     "theorem4_thresholds",
     "wilson_interval",
     "write",
@@ -209,6 +210,29 @@ def theorem4_slope(thresholds: pd.DataFrame) -> float:
     return float((x * y).sum() / (x * x).sum())
 
 
+def theorem4_slope_interval(
+    info: pd.DataFrame, level: float = LEVEL, boots: int = 400, seed: int = 0
+) -> tuple[float, float]:
+    """A 95 % percentile bootstrap interval of :func:`theorem4_slope`, resampling the seeds of each
+    grid point: a point's seeds are independent Bernoulli outcomes (above ε or not), so resampling
+    them with replacement draws its count of successes from Binomial(seeds, probability). Each
+    draw goes through :func:`theorem4_thresholds` and the fit as the data did; draws whose fit is
+    undefined (a threshold not crossed) are left out, nan where more than half are."""
+    rng = np.random.default_rng(seed)
+    seeds = info["seeds"].to_numpy(int)
+    observed = info["probability"].to_numpy(float)
+    slopes = []
+    for _ in range(boots):
+        drawn = info.assign(probability=rng.binomial(seeds, observed) / seeds)
+        slopes.append(theorem4_slope(theorem4_thresholds(drawn, level)))
+    slopes = np.asarray(slopes)
+    kept = slopes[~np.isnan(slopes)]
+    if len(kept) * 2 < boots:
+        return float("nan"), float("nan")
+    low, high = np.percentile(kept, [2.5, 97.5])
+    return float(low), float(high)
+
+
 # --- draw step ---
 
 
@@ -359,6 +383,8 @@ def summary(df: pd.DataFrame) -> list[str]:
     theorem = ", ".join(f"{t:.4g}" for t in thresholds.drop_duplicates("N")["gamma_sigma0_theorem"])
     n_order = ", ".join(f"{n}" for n in thresholds["N"].unique())
     slope = theorem4_slope(thresholds)
+    low, high = theorem4_slope_interval(info, level)
+    interval = "" if math.isnan(low) else f" [95 % bootstrap over seeds: {low:.3g}–{high:.3g}]"
     half = float(((info["high"] - info["low"]) / 2).max())
     dims = _extra_dims(info)
     gammas = info["gamma"].dropna().unique()
@@ -366,7 +392,7 @@ def summary(df: pd.DataFrame) -> list[str]:
         f"Theorem 4: Pr(min|Δ| > ε = {epsilon:g}) reaches {level:g} at γσ0 = {measured}; "
         f"the theorem guarantees it by γσ0 = {theorem} (N = {n_order})",
         f"threshold slope in N (log-log fit over {thresholds['gamma_sigma0_measured'].notna().sum()} thresholds): "
-        f"{slope:.3g} (the theorem: at most 1)",
+        f"{slope:.3g}{interval} (the theorem: at most 1)",
         f"from {_span(info['seeds'])} seeds per point (95 % Wilson half-width ≤ {half:.2g}), "
         f"N = {_span(info['N'])}" + (f", {dims}" if dims else "") + f", γ = {', '.join(f'{g:g}' for g in gammas)}",
     ]
