@@ -94,3 +94,18 @@ def test_a_terminal_gets_a_bar_redrawn_in_place(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(_display.shutil, "get_terminal_size", lambda: os.terminal_size((41, 24)))
     display.draw()  # never wider than the terminal: a wrapped line could not be redrawn in place
     assert stream.getvalue().split("\r\x1b[2K")[-1] == "tradeoff  [#####-----]  50%  1 done, 1 r"
+
+
+def test_a_resume_counts_only_the_reports_made_since_a_trial_was_first_seen() -> None:
+    """What a restored trial had reported is on storage (``before.rows``); counting its whole
+    iteration again would count those rows twice."""
+    stream, now = io.StringIO(), Clock()
+    display = Display("s", 3, before=Counts(3, rows=70), resumed=True, stream=stream, clock=now)
+    restored = [trial("TERMINATED", 5), trial("PENDING", 2)]
+    for t, name in zip(restored, "ab"):
+        t.trial_id = name
+    display.update(restored, lambda t: 10)
+    restored[1].status, restored[1].last_result = "RUNNING", {"training_iteration": 4}
+    now.now += 10
+    display.update(restored, lambda t: 10)
+    assert stream.getvalue().splitlines()[-1].startswith("s: 1 done, 1 running, 1 pending, 0 failed of 3 · 90 rows · ")

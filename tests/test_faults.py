@@ -177,6 +177,8 @@ def test_killed_driver_then_resume_finishes_exactly_once(tmp_path: Path, search:
     shutil.copy(forgotten, study / "results" / "part-forgotten-00000.parquet")
     done = syre_tune("resume", "study", "--storage", str(storage), "--no-analyze", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the restored experiment is shown by this run's line, each trial counted once
+    assert "study: 6 done, 0 running, 0 pending, 0 failed of 6 · " in done.stdout, done.stdout[-3000:]
     df = assert_exactly_once(study, trials=6, seeds=2)
     assert (df["status"] == "ok").all() and "forgotten" not in set(df["trial_id"])
     log = reports(tmp_path)

@@ -91,14 +91,17 @@ def progress_line(
 class Display:
     """One study's live line, kept across its waves (one Tune experiment each).
 
-    ``before``: the trials and rows of waves finished before this process started (a resume);
-    ``planned_rows``: the rows of the whole study (None where unknown, or where early stopping
-    makes the count an upper bound: the estimate then goes by trials)."""
+    ``before``: what was there before this process started (a resume): the trials of its finished
+    waves and every row on storage; ``planned_rows``: the rows of the whole study (None where
+    unknown, or where early stopping makes the count an upper bound: the estimate then goes by
+    trials). In a resume (``resumed``) a trial's rows count from the report it had reached when
+    first seen: what it had before is on storage already."""
 
     name: str
     planned: int
     planned_rows: int | None = None
     before: Counts | None = None
+    resumed: bool = False
     stream: TextIO = field(default_factory=lambda: sys.stdout)
     every: float | None = None
     clock: Any = time.monotonic
@@ -106,6 +109,7 @@ class Display:
     _last: float = field(init=False, default=float("-inf"))
     _waves: Counts = field(init=False)  # waves of this process that have ended
     _current: Counts = field(init=False)
+    _seen: dict[str, int] = field(init=False, default_factory=dict)  # a resume's reports per trial at first sight
 
     def __post_init__(self) -> None:
         self.start = self.clock()
@@ -141,7 +145,7 @@ class Display:
     def update(self, trials: Sequence[Any], seeds_of: Any, force: bool = False) -> None:
         """Count ``trials`` (Tune's, of the running wave; ``seeds_of(trial)``: its seeds) and redraw
         when the interval has passed (or ``force``)."""
-        self._current = _count(trials, seeds_of, self.planned)
+        self._current = _count(trials, seeds_of, self.planned, self._seen if self.resumed else None)
         now = self.clock()
         if force or now - self._last >= self.every:
             self._last = now
@@ -176,7 +180,9 @@ class Display:
         self.draw(finished=True, ended=ended)
 
 
-def _count(trials: Sequence[Any], seeds_of: Any, planned: int) -> Counts:
+def _count(trials: Sequence[Any], seeds_of: Any, planned: int, seen: dict[str, int] | None = None) -> Counts:
+    """Trials by state and the rows they reported; with ``seen`` (a resume), only the reports made
+    since each trial was first seen, which it records."""
     done = running = failed = rows = 0
     for trial in trials:
         status = trial.status
@@ -186,8 +192,10 @@ def _count(trials: Sequence[Any], seeds_of: Any, planned: int) -> Counts:
             failed += 1
         elif status in ("RUNNING", "PAUSED"):
             running += 1
-        reports = (trial.last_result or {}).get("training_iteration") or 0
-        rows += int(reports) * seeds_of(trial)
+        reports = int((trial.last_result or {}).get("training_iteration") or 0)
+        if seen is not None:
+            reports -= seen.setdefault(trial.trial_id, reports)
+        rows += reports * seeds_of(trial)
     return Counts(planned, done=done, running=running, failed=failed, rows=rows)
 
 

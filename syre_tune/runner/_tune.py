@@ -215,16 +215,24 @@ def _new_tuner(
     )
 
 
-def _restored_tuner(study: Study, plan: TrialPlan, folder: Location) -> Any:
+def _restored_tuner(study: Study, plan: TrialPlan, folder: Location, reporter: Any) -> Any:
+    """The experiment saved in ``folder``, shown by ``reporter`` (this run's choice, not the one
+    it was saved with)."""
     from ray import tune
 
-    return tune.Tuner.restore(
+    tuner = tune.Tuner.restore(
         str(folder.local) if folder.local is not None else folder.path,
         _trainable_for(study, plan),
         resume_unfinished=True,
         resume_errored=True,
         storage_filesystem=None if folder.local is not None else folder.fs,
     )
+    # Tuner.restore takes no RunConfig; where this Ray keeps it as before (TunerInternal._run_config,
+    # read when fit() starts), the reporter is swapped, else the saved one stays.
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
+    if run_config is not None and hasattr(run_config, "progress_reporter"):
+        run_config.progress_reporter = reporter
+    return tuner
 
 
 def _run_waves(
@@ -256,15 +264,15 @@ def _new_display(study: Study, study_dir: Location, restore: bool) -> _display.D
     from syre_tune import sizing
 
     before = None
-    if restore and (study_dir / layout.STATUS_FILE).exists():
-        status = results.read_status(study_dir)
+    if restore:  # the finished waves' trials (the restored wave's own come back with it) and the rows on storage
+        earlier = _waves.counts(_waves.progress(study_dir))
         rows = results.count_rows(study_dir) if (study_dir / layout.RESULTS_DIR).exists() else 0
-        before = _display.Counts(study.num_trials, done=status["done"], failed=status["failed"], rows=rows)
+        before = _display.Counts(study.num_trials, done=earlier["done"], failed=earlier["failed"], rows=rows)
     try:  # rows are a fair measure of progress when every trial runs to its end
         rows = None if study.scheduler else sizing.planned_rows(study)
     except Exception:  # a benchmark's own count failing must not stop the study: go by trials
         rows = None
-    display = _display.Display(study.name, study.num_trials, planned_rows=rows, before=before)
+    display = _display.Display(study.name, study.num_trials, planned_rows=rows, before=before, resumed=restore)
     _display.ACTIVE.append(display)
     return display
 
@@ -289,7 +297,8 @@ def _waves_of(
     for wave in planned[progress.get("done", 0) :]:
         where, name = experiment = _waves.experiment(study_dir, wave, several)
         if restore and (where / name / "tuner.pkl").exists():
-            tuner = _restored_tuner(study, plan, where / name)
+            reporter = _display.reporter(plan.seeds_of) if display is not None else _progress_reporter(study, labels)
+            tuner = _restored_tuner(study, plan, where / name, reporter)
         else:
             last = wave.index == len(planned) - 1
             callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
