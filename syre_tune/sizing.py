@@ -77,35 +77,38 @@ def _seed_scale(study: Study) -> float:
     return len(study.seeds) / (len(study.seed_blocks) * max(map(len, study.seed_blocks)))
 
 
+def _config_rows(bench: object, cfg: object, trials: int) -> int | None:
+    """The rows ``trials`` trials of one grid point write; None where the benchmark does not say."""
+    reports = bench.reports(cfg)
+    return None if reports is None else reports * len(cfg.seeds) * trials
+
+
 def planned_rows(study: Study) -> int | None:
     """The rows the whole study writes when every trial runs to its end (no early stopping); None
     where the benchmark does not say how often it reports. The live display's estimate of time left."""
     bench = benchmarks.get(study.benchmark)
-    rows = 0
-    for cfg, trials in _configs(study):
-        reports = bench.reports(cfg)
-        if reports is None:
-            return None
-        rows += reports * len(cfg.seeds) * trials
-    return round(rows * _seed_scale(study))
+    counts = [_config_rows(bench, cfg, trials) for cfg, trials in _configs(study)]
+    return None if None in counts else round(sum(counts) * _seed_scale(study))
 
 
 def estimate(study: Study) -> Estimate:
     bench = benchmarks.get(study.benchmark)
+    rows: int | None = 0
     parquet: int | None = 0
     memory: int | None = 0
-    for cfg, trials in _configs(study):
+    for cfg, trials in _configs(study):  # once: a grid may have 100,000 points
         reports = bench.reports(cfg)
-        if reports is None or parquet is None:
-            parquet = None
+        count = _config_rows(bench, cfg, trials)
+        if count is None or rows is None:
+            rows = parquet = None
         else:
+            rows += count
             chunks = math.ceil(reports / study.checkpoint_every)
             parquet += chunks * trials * _chunk_bytes(study, cfg, reports)
         needed = bench.trial_memory(cfg)
         memory = None if needed is None or memory is None else max(memory, needed)
-    rows = planned_rows(study)
-    if parquet is not None:
-        parquet = round(parquet * _seed_scale(study))
+    if rows is not None:
+        rows, parquet = round(rows * _seed_scale(study)), round(parquet * _seed_scale(study))
     return Estimate(study.name, study.num_trials, len(study.seeds), study.seeds_per_trial, rows, parquet, memory)
 
 

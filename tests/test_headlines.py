@@ -95,6 +95,29 @@ def continual_permuted() -> Case:
     return df, lines
 
 
+def collapse_lines(
+    end: pd.DataFrame, layer: str, wheres: tuple, points: list[tuple[float, float]]
+) -> tuple[list[list[str]], int]:
+    """fcn_collapse's and vit_cifar's expected lines at the largest γ and the smallest α (``wheres``:
+    text, γ, α), syre against weight decay, and at how many of ``points`` syre's rank is higher."""
+
+    def at(measure: str, method: str, gamma: float, scale: float) -> float:
+        return mean(end, f"metric.{measure}", method=method, gamma=gamma, **{"config.input_scale": scale})
+
+    lines = []
+    for where, gamma, scale in wheres:
+        rank = [at("rank", m, gamma, scale) for m in ("syre", "weight_decay")]
+        accuracy = [at("test_accuracy", m, gamma, scale) for m in ("syre", "weight_decay")]
+        lines.append(
+            [
+                f"at {where}: {layer} rank syre {rank[0]:.4g} vs weight_decay {rank[1]:.4g}",
+                f"test accuracy {accuracy[0]:.3g} vs {accuracy[1]:.3g}",
+            ]
+        )
+    higher = sum(at("rank", "syre", g, a) > at("rank", "weight_decay", g, a) for g, a in points)
+    return lines, higher
+
+
 def fcn_collapse() -> Case:
     points = [(0.01, 1.0), (0.1, 1.0), (0.01, 0.1)]  # (γ, α): both sweeps share (0.01, 1)
     runs = [
@@ -118,25 +141,8 @@ def fcn_collapse() -> Case:
     spectrum = df[df["iteration"] == 5].assign(iteration=6, **{"metric.eigen_index": 0.0, "metric.eigenvalue": 1.0})
     spectrum[["metric.rank", "metric.test_accuracy"]] = np.nan  # Fig. 8's reports: not training reports
     df = pd.concat([df, spectrum], ignore_index=True)
-    end = df[df["iteration"] == 5]
-
-    def at(measure: str, method: str, gamma: float, scale: float) -> float:
-        return mean(end, f"metric.{measure}", method=method, gamma=gamma, **{"config.input_scale": scale})
-
-    lines = []
-    for where, gamma, scale in (
-        ("the largest γ = 0.1 (α = 1)", 0.1, 1.0),
-        ("the smallest α = 0.1 (γ = 0.01)", 0.01, 0.1),
-    ):
-        rank = [at("rank", m, gamma, scale) for m in ("syre", "weight_decay")]
-        accuracy = [at("test_accuracy", m, gamma, scale) for m in ("syre", "weight_decay")]
-        lines.append(
-            [
-                f"at {where}: first-layer rank syre {rank[0]:.4g} vs weight_decay {rank[1]:.4g}",
-                f"test accuracy {accuracy[0]:.3g} vs {accuracy[1]:.3g}",
-            ]
-        )
-    higher = sum(at("rank", "syre", g, a) > at("rank", "weight_decay", g, a) for g, a in points)
+    wheres = (("the largest γ = 0.1 (α = 1)", 0.1, 1.0), ("the smallest α = 0.1 (γ = 0.01)", 0.01, 0.1))
+    lines, higher = collapse_lines(df[df["iteration"] == 5], "first-layer", wheres, points)
     lines.append([f"higher first-layer rank than weight_decay at {higher} of 3 (γ, α) points", "(3 seeds each)"])
     return df, lines
 
@@ -499,25 +505,8 @@ def vit_cifar() -> Case:
         }
 
     df = study(runs, (0, 1), (0, 5), metrics)
-    end = df[df["iteration"] == 5]
-
-    def at(measure: str, method: str, gamma: float | None, scale: float) -> float:
-        return mean(end, f"metric.{measure}", method=method, gamma=gamma, **{"config.input_scale": scale})
-
-    lines = []
-    for where, gamma, scale in (
-        ("the largest γ = 0.1 (α = 1)", 0.1, 1.0),
-        ("the smallest α = 0.1 (γ = 0.0001)", 1e-4, 0.1),
-    ):
-        rank = [at("rank", m, gamma, scale) for m in ("syre", "weight_decay")]
-        accuracy = [at("test_accuracy", m, gamma, scale) for m in ("syre", "weight_decay")]
-        lines.append(
-            [
-                f"at {where}: last-layer rank syre {rank[0]:.4g} vs weight_decay {rank[1]:.4g}",
-                f"test accuracy {accuracy[0]:.3g} vs {accuracy[1]:.3g}",
-            ]
-        )
-    higher = sum(at("rank", "syre", g, a) > at("rank", "weight_decay", g, a) for g, a in points)
+    wheres = (("the largest γ = 0.1 (α = 1)", 0.1, 1.0), ("the smallest α = 0.1 (γ = 0.0001)", 1e-4, 0.1))
+    lines, higher = collapse_lines(df[df["iteration"] == 5], "last-layer", wheres, points)
     lines.append([f"higher last-layer rank than weight_decay at {higher} of 3 (γ, α) points both ran (2 seeds each)"])
     return df, lines
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from syre_tune import layout, results
@@ -175,11 +176,11 @@ def _new_tuner(
     experiment: tuple[Location, str],
     labels: Sequence[str],
     callback: Any,
-    verbose: bool,
+    reporter: Any,
     search_alg: Any,
 ) -> Any:
-    """A fresh Tune experiment for ``wave``, named ``experiment`` (:func:`._waves.experiment`);
-    Ray's trial table when ``verbose``, else the study's line (:mod:`._display`)."""
+    """A fresh Tune experiment for ``wave``, named ``experiment`` (:func:`._waves.experiment`),
+    shown by ``reporter`` (Ray's trial table, or the study's line of :mod:`._display`)."""
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
 
@@ -200,7 +201,7 @@ def _new_tuner(
         run_config=tune.RunConfig(
             name=name,
             verbose=1,  # Tune asks the progress reporter only from 1 up
-            progress_reporter=_progress_reporter(study, labels) if verbose else _display.reporter(plan.seeds_of),
+            progress_reporter=reporter,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             # Every checkpoint is kept while the wave runs (:func:`._waves.drop_checkpoints` removes
             # those of its finished trials when it ends). With num_to_keep=K, Ray deletes the
@@ -247,82 +248,82 @@ def _run_waves(
 ) -> RunSummary:
     """Run the study's waves from the first unfinished one (restoring its experiment when
     ``restore`` and it has one); ``progress`` is :func:`._waves.progress`."""
-    display = None if verbose else _new_display(study, study_dir, restore)
-    summary = None
+    with _study_line(study, study_dir, progress if restore else None, verbose) as display:
+        plan = plan_for(study, study_dir)
+        planned = _waves.waves(study)
+        several = len(planned) > 1
+        labels = settings(study.points, study.fixed)  # once: a grid may have 100,000 points
+        start = time.perf_counter()
+        best, trials = progress.get("best"), len(progress.get("trial_ids", ()))
+        reporter = _progress_reporter(study, labels) if display is None else _display.reporter(plan.seeds_of)
+        for wave in planned[progress.get("done", 0) :]:
+            where, name = experiment = _waves.experiment(study_dir, wave, several)
+            if restore and (where / name / "tuner.pkl").exists():
+                tuner = _restored_tuner(study, plan, where / name, reporter)
+            else:
+                last = wave.index == len(planned) - 1
+                callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
+                tuner = _new_tuner(study, study_dir, plan, wave, experiment, labels, callback, reporter, search_alg)
+            restore, search_alg = False, None
+            grid = _fit(study_dir, tuner)
+            trials += len(grid)
+            if display is not None:
+                display.end_wave()
+            if INTERRUPTED.is_set():  # Tune ended the run on Ctrl+C after a last snapshot, as if it were done
+                failed = progress.get("trials_failed", 0) + sum(1 for result in grid if result.error is not None)
+                done = progress.get("trials_done", 0) + sum(
+                    1 for result in grid if result.error is None and result.metrics.get("done")
+                )
+                mark_interrupted(study_dir, done, failed)
+                wall = time.perf_counter() - start
+                return finish(study, study_dir, record, trials=trials, wall=wall, best=None, interrupted=done + failed)
+            best = _better(study, best, _best(study, grid))
+            _waves.drop_checkpoints(grid)
+            if several:
+                progress = _waves.finished(study_dir, progress, best)
+            del tuner, grid
+            _waves.release_memory()
+        return finish(study, study_dir, record, trials=trials, wall=time.perf_counter() - start, best=best)
+
+
+@contextmanager
+def _study_line(
+    study: Study, study_dir: Location, resumed: dict[str, Any] | None, verbose: bool
+) -> Iterator[_display.Display | None]:
+    """The study's line while its waves run (None with ``verbose``: Ray's table), closed with how
+    the run ended: finished, interrupted (Ctrl+C) or stopped by an error. ``resumed``: a resume's
+    :func:`._waves.progress`."""
+    if verbose:
+        yield None
+        return
+    display = _new_display(study, study_dir, resumed)
+    ended = "stopped after"
     try:
-        summary = _waves_of(study, study_dir, record, progress, display, restore=restore, search_alg=search_alg)
-        return summary
+        yield display
+        ended = "finished in"
     finally:
-        if display is not None:
-            _display.ACTIVE.remove(display)
-            ended = "stopped after" if summary is None else "finished in"
-            display.close("interrupted after" if INTERRUPTED.is_set() else ended)
+        _display.ACTIVE.remove(display)
+        display.close("interrupted after" if INTERRUPTED.is_set() else ended)
 
 
-def _new_display(study: Study, study_dir: Location, restore: bool) -> _display.Display:
-    """The study's line, made active; a resume counts what is already there."""
+def _new_display(study: Study, study_dir: Location, resumed: dict[str, Any] | None) -> _display.Display:
+    """The study's line, made active; a resume (``resumed``: its :func:`._waves.progress`) counts
+    what is already there."""
     from syre_tune import sizing
 
     before = None
-    if restore:  # the finished waves' trials (the restored wave's own come back with it) and the rows on storage
-        earlier = _waves.counts(_waves.progress(study_dir))
+    if resumed is not None:  # the finished waves' trials (the restored wave's come back with it), the rows on storage
+        earlier = _waves.counts(resumed)
         rows = results.count_rows(study_dir) if (study_dir / layout.RESULTS_DIR).exists() else 0
         before = _display.Counts(study.num_trials, done=earlier["done"], failed=earlier["failed"], rows=rows)
     try:  # rows are a fair measure of progress when every trial runs to its end
         rows = None if study.scheduler else sizing.planned_rows(study)
     except Exception:  # a benchmark's own count failing must not stop the study: go by trials
         rows = None
-    display = _display.Display(study.name, study.num_trials, planned_rows=rows, before=before, resumed=restore)
+    resume = resumed is not None
+    display = _display.Display(study.name, study.num_trials, planned_rows=rows, before=before, resumed=resume)
     _display.ACTIVE.append(display)
     return display
-
-
-def _waves_of(
-    study: Study,
-    study_dir: Location,
-    record: dict[str, Any],
-    progress: dict[str, Any],
-    display: _display.Display | None,
-    *,
-    restore: bool,
-    search_alg: Any,
-) -> RunSummary:
-    """:func:`_run_waves`'s loop; ``display`` None: Ray's table."""
-    plan = plan_for(study, study_dir)
-    planned = _waves.waves(study)
-    several = len(planned) > 1
-    labels = settings(study.points, study.fixed)  # once: a grid may have 100,000 points
-    start = time.perf_counter()
-    best, trials = progress.get("best"), len(progress.get("trial_ids", ()))
-    for wave in planned[progress.get("done", 0) :]:
-        where, name = experiment = _waves.experiment(study_dir, wave, several)
-        if restore and (where / name / "tuner.pkl").exists():
-            reporter = _display.reporter(plan.seeds_of) if display is not None else _progress_reporter(study, labels)
-            tuner = _restored_tuner(study, plan, where / name, reporter)
-        else:
-            last = wave.index == len(planned) - 1
-            callback = status_callback(plan, study_dir, study.num_trials, _max_t(study), several, last)
-            tuner = _new_tuner(study, study_dir, plan, wave, experiment, labels, callback, display is None, search_alg)
-        restore, search_alg = False, None
-        grid = _fit(study_dir, tuner)
-        trials += len(grid)
-        if display is not None:
-            display.end_wave()
-        if INTERRUPTED.is_set():  # Tune ended the run on Ctrl+C after a last snapshot, as if it were done
-            failed = progress.get("trials_failed", 0) + sum(1 for result in grid if result.error is not None)
-            done = progress.get("trials_done", 0) + sum(
-                1 for result in grid if result.error is None and result.metrics.get("done")
-            )
-            mark_interrupted(study_dir, done, failed)
-            wall = time.perf_counter() - start
-            return finish(study, study_dir, record, trials=trials, wall=wall, best=None, interrupted=done + failed)
-        best = _better(study, best, _best(study, grid))
-        _waves.drop_checkpoints(grid)
-        if several:
-            progress = _waves.finished(study_dir, progress, best)
-        del tuner, grid
-        _waves.release_memory()
-    return finish(study, study_dir, record, trials=trials, wall=time.perf_counter() - start, best=best)
 
 
 def _fit(study_dir: Location, tuner: Any) -> Any:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from syre_tune.analysis import pyplot, save_figure, write_csv
+from syre_tune.analysis._collapse import collapse_headline
 
 __all__ = [
     "COLUMNS",
@@ -191,11 +192,6 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     ]
 
 
-def _seeds(counts: pd.Series) -> str:
-    low, high = int(counts.min()), int(counts.max())
-    return f"{low} seeds each" if low == high else f"{low} to {high} seeds"
-
-
 def _headline(info: pd.DataFrame) -> list[str]:
     """Syre against weight decay (vanilla if no weight decay ran) at the largest γ and at the
     smallest α both ran (Fig. 5's collapse), and at how many shared (γ, α) points syre keeps the
@@ -204,33 +200,7 @@ def _headline(info: pd.DataFrame) -> list[str]:
     reference = next((m for m in ("weight_decay", "vanilla") if m in methods), None)
     if "syre" not in methods or reference is None:
         return []
-    syre, other = info[info["method"] == "syre"], info[info["method"] == reference]
-    shared = syre.merge(other, on=["sweep", "x", "gamma", "input_scale"], suffixes=("_syre", "_other"))
-    if shared.empty:
-        return []
-    lines = []
-    for sweep, pick in (("gamma", "idxmax"), ("input_scale", "idxmin")):
-        part = shared[shared["sweep"] == sweep]
-        if part.empty:
-            continue
-        r = part.loc[getattr(part["x"], pick)()]
-        where = (
-            f"the largest γ = {r.gamma:g} (α = {r.input_scale:g})"
-            if sweep == "gamma"
-            else f"the smallest α = {r.input_scale:g} (γ = {r.gamma:g})"
-        )
-        lines.append(
-            f"at {where}: first-layer rank syre {r.rank_syre:.4g} vs {reference} {r.rank_other:.4g}, "
-            f"test accuracy {r.test_accuracy_syre:.3g} vs {r.test_accuracy_other:.3g}"
-        )
-    points = shared.drop_duplicates(["gamma", "input_scale"])
-    higher = int((points["rank_syre"] > points["rank_other"]).sum())
-    seeds = _seeds(pd.concat([points["seeds_syre"], points["seeds_other"]]))
-    lines.append(
-        f"syre keeps a higher first-layer rank than {reference} at {higher} of {len(points)} (γ, α) points "
-        f"both ran ({seeds})"
-    )
-    return lines
+    return collapse_headline(info, reference, "first-layer")
 
 
 def summary(df: pd.DataFrame) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from syre_tune.analysis import pyplot, save_figure, write_csv
+from syre_tune.analysis._collapse import collapse_headline
 
 __all__ = ["COLUMNS", "draw_vit_cifar", "summary", "vit_cifar_info", "write"]
 
@@ -141,41 +142,13 @@ def write(df: pd.DataFrame, out: Path) -> list[Path]:
     return [write_csv(info, out / "vit_cifar.csv"), *save_figure(draw_vit_cifar(info, title), out, "vit_cifar")]
 
 
-def _seeds(counts: pd.Series) -> str:
-    low, high = int(counts.min()), int(counts.max())
-    return f"{low} seeds each" if low == high else f"{low} to {high} seeds"
-
-
 def _headline(info: pd.DataFrame) -> list[str]:
     """Syre against weight decay at the largest γ and the smallest α both ran (Fig. 12's collapse),
     at how many shared (γ, α) points syre keeps the higher rank, and syre against sigma_asym at
     γ = 1e-4, α = 1; empty when syre shares no point with weight decay."""
-    syre, decay = info[info["method"] == "syre"], info[info["method"] == "weight_decay"]
-    shared = syre.merge(decay, on=["sweep", "x", "gamma", "input_scale"], suffixes=("_syre", "_other"))
-    if shared.empty:
+    lines = collapse_headline(info, "weight_decay", "last-layer")
+    if not lines:
         return []
-    lines = []
-    for sweep, pick in (("gamma", "idxmax"), ("input_scale", "idxmin")):
-        part = shared[shared["sweep"] == sweep]
-        if part.empty:
-            continue
-        r = part.loc[getattr(part["x"], pick)()]
-        where = (
-            f"the largest γ = {r.gamma:g} (α = {r.input_scale:g})"
-            if sweep == "gamma"
-            else f"the smallest α = {r.input_scale:g} (γ = {r.gamma:g})"
-        )
-        lines.append(
-            f"at {where}: last-layer rank syre {r.rank_syre:.4g} vs weight_decay {r.rank_other:.4g}, "
-            f"test accuracy {r.test_accuracy_syre:.3g} vs {r.test_accuracy_other:.3g}"
-        )
-    points = shared.drop_duplicates(["gamma", "input_scale"])
-    higher = int((points["rank_syre"] > points["rank_other"]).sum())
-    seeds = _seeds(pd.concat([points["seeds_syre"], points["seeds_other"]]))
-    lines.append(
-        f"syre keeps a higher last-layer rank than weight_decay at {higher} of {len(points)} (γ, α) points "
-        f"both ran ({seeds})"
-    )
     on_scale = info[(info["sweep"] == "input_scale") & np.isclose(info["x"], SCALE_FIXED)]
     asym, ours = on_scale[on_scale["method"] == "sigma_asym"], on_scale[on_scale["method"] == "syre"]
     if len(asym) and len(ours):
